@@ -1,0 +1,1 @@
+"""The hardware seam: the Card protocol, the simulated card, DAHDI and SIP."""

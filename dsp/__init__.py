@@ -1,0 +1,1 @@
+"""Signal processing on numpy arrays: G.711, DTMF, tones, levels. No I/O here."""
