@@ -1,0 +1,317 @@
+"""The call journal: call records and call events in SQLite (WAL), written by one background thread.
+
+The 20 ms tick only puts records on a queue (``put_call``, ``add_event``); a writer
+thread commits everything queued in one transaction at most every
+``batch_interval_s`` (or at once on ``flush()``/``close()``). Reads use their own
+connection, so in WAL mode they run beside the writer and see committed rows.
+Timestamps are wall-clock epoch seconds supplied by the caller; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import logging
+import numbers
+import os
+import queue
+import sqlite3
+import threading
+from typing import Any
+
+from .errors import ApplianceError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+# column -> the Python type stored; numpy scalars are accepted and converted
+CALL_COLUMNS: dict[str, type] = {
+    "call_id": str, "direction": str, "caller": str, "called": str, "trunk_port": int,
+    "queue": str, "seat": int, "agent": str, "start_ts": float, "answer_ts": float,
+    "queued_ts": float, "agent_answer_ts": float, "end_ts": float, "wait_s": float,
+    "talk_s": float, "disposition": str, "ended_by": str, "recording": str,
+}
+_ACCEPT = {str: (str,), int: (numbers.Integral,), float: (numbers.Real,)}
+CHOICES = {
+    "direction": ("in", "out"),
+    "disposition": ("answered", "abandoned", "ivr", "failed"),
+    "ended_by": ("caller", "agent", "system"),
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    call_id TEXT PRIMARY KEY, direction TEXT, caller TEXT, called TEXT, trunk_port INTEGER,
+    queue TEXT, seat INTEGER, agent TEXT, start_ts REAL, answer_ts REAL, queued_ts REAL,
+    agent_answer_ts REAL, end_ts REAL, wait_s REAL, talk_s REAL, disposition TEXT,
+    ended_by TEXT, recording TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_start_ts ON calls (start_ts);
+CREATE TABLE IF NOT EXISTS call_events (
+    id INTEGER PRIMARY KEY, call_id TEXT, ts REAL, type TEXT, data TEXT
+);
+CREATE INDEX IF NOT EXISTS call_events_call_id ON call_events (call_id);
+CREATE INDEX IF NOT EXISTS call_events_ts ON call_events (ts);
+"""
+
+_COLS = tuple(CALL_COLUMNS)
+_INSERT_CALL = (f"INSERT OR REPLACE INTO calls ({', '.join(_COLS)}) "
+                f"VALUES ({', '.join('?' * len(_COLS))})")
+_INSERT_EVENT = "INSERT INTO call_events (call_id, ts, type, data) VALUES (?, ?, ?, ?)"
+
+_STOP = object()
+
+
+class JournalError(ApplianceError):
+    """The journal file cannot be opened, or a queued write failed in the writer thread."""
+
+
+def _validate_call(record: dict) -> tuple:
+    if not isinstance(record, dict):
+        raise ValueError(f"a call record must be a dict, got {type(record).__name__}")
+    unknown = sorted(set(record) - set(CALL_COLUMNS))
+    if unknown:
+        raise ValueError(f"unknown call record keys {unknown}; allowed: {list(CALL_COLUMNS)}")
+    if not isinstance(record.get("call_id"), str) or not record["call_id"]:
+        raise ValueError(f"call_id must be a non-empty string, got {record.get('call_id')!r}")
+    row = []
+    for key in _COLS:
+        value = record.get(key)
+        if value is not None:
+            kind = CALL_COLUMNS[key]
+            if not isinstance(value, _ACCEPT[kind]) or isinstance(value, bool):
+                raise ValueError(f"call record {key}={value!r} must be {kind.__name__} or None")
+            if key in CHOICES and value not in CHOICES[key]:
+                raise ValueError(f"call record {key}={value!r} must be one of {CHOICES[key]}")
+            value = kind(value)
+            if kind is float and not math.isfinite(value):
+                raise ValueError(f"call record {key}={value!r} must be a finite number")
+        row.append(value)
+    return tuple(row)
+
+
+def _json_default(obj: Any) -> Any:
+    """numpy scalars and arrays in event data become plain JSON numbers and lists."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _connect(path: str, **kw: Any) -> sqlite3.Connection:
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False, **kw)
+    con.row_factory = sqlite3.Row
+    return con
+
+
+class Journal:
+    """Call records and events in one SQLite file in WAL mode.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The database file; created with its schema if missing.
+    batch_interval_s : float
+        Longest time a queued write waits before its batch is committed.
+
+    Raises
+    ------
+    JournalError
+        If ``path`` is not an SQLite database or was written by a newer schema.
+    """
+
+    def __init__(self, path: str | os.PathLike, batch_interval_s: float = 0.2) -> None:
+        self.path = os.fspath(path)
+        self.batch_interval_s = batch_interval_s
+        self._wcon = self._rcon = None
+        try:
+            self._wcon = _connect(self.path)
+            self._setup(self._wcon)
+            self._rcon = _connect(self.path)
+            self._rcon.execute("PRAGMA query_only=ON")
+        except (sqlite3.Error, JournalError) as e:
+            for con in (self._wcon, self._rcon):
+                if con is not None:
+                    con.close()
+            if isinstance(e, JournalError):
+                raise
+            raise JournalError(f"journal {self.path!r} cannot be opened as an SQLite database: {e}") from None
+        self.commits = 0  # transactions committed by the writer thread, for tests and status
+        self._rlock = threading.Lock()
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._error: BaseException | None = None
+        self._err_lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
+        self._thread.start()
+
+    def _setup(self, con: sqlite3.Connection) -> None:
+        mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise JournalError(f"journal {self.path!r}: WAL mode refused (journal_mode is {mode!r})")
+        con.execute("PRAGMA synchronous=NORMAL")
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise JournalError(f"journal {self.path!r} has schema version {version}; "
+                               f"this firmware knows up to {SCHEMA_VERSION}")
+        con.executescript("BEGIN;" + _SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+
+    # ---- writes (any thread, never block on the disk) ----
+
+    def put_call(self, record: dict) -> None:
+        """Queue an insert-or-replace of a whole call row.
+
+        Parameters
+        ----------
+        record : dict
+            Keys from ``CALL_COLUMNS`` (``call_id`` required); missing keys are stored as NULL.
+
+        Raises
+        ------
+        ValueError
+            Naming unknown keys, or a value of the wrong type or outside its choices.
+        """
+        row = _validate_call(record)
+        self._put(("call", row))
+
+    def add_event(self, call_id: str, ts: float, type: str, data: dict | None = None) -> None:
+        """Queue one call event; ``data`` is stored as JSON (``ValueError`` if it cannot be)."""
+        if not isinstance(call_id, str) or not isinstance(type, str):
+            raise ValueError(f"call_id and type must be strings, got {call_id!r}, {type!r}")
+        try:
+            text = json.dumps({} if data is None else data, ensure_ascii=False, allow_nan=False,
+                              default=_json_default)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"event {type!r} data for call {call_id!r} is not JSON: {e}") from None
+        self._put(("event", (call_id, float(ts), type, text)))
+
+    def _put(self, item: tuple) -> None:
+        if self._closed:
+            raise JournalError(f"journal {self.path!r} is closed")
+        self._q.put(item)
+
+    def flush(self) -> None:
+        """Block until everything queued so far is committed.
+
+        Raises
+        ------
+        JournalError
+            If a write failed in the writer thread since the last flush (raised once).
+        """
+        if self._thread.is_alive():
+            done = threading.Event()
+            self._q.put(("flush", done))
+            self._wake.set()
+            done.wait()
+        self._raise_pending()
+
+    def close(self) -> None:
+        """Commit everything queued, stop the writer thread and close both connections."""
+        if not self._closed:
+            self._closed = True
+            self._q.put((_STOP, None))
+            self._wake.set()
+            self._thread.join()
+            self._wcon.close()
+            with self._rlock:
+                self._rcon.close()
+        self._raise_pending()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _raise_pending(self) -> None:
+        with self._err_lock:
+            err, self._error = self._error, None
+        if err is not None:
+            raise JournalError(f"journal {self.path!r}: a queued write failed: {err}") from err
+
+    # ---- the writer thread ----
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._q.get()]
+            if batch[0][0] not in ("flush", _STOP):
+                self._wake.wait(self.batch_interval_s)  # gather more; flush/close wake it early
+            self._wake.clear()
+            while True:
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            writes = [it for it in batch if it[0] in ("call", "event")]
+            if writes:
+                self._commit(writes)
+            for kind, arg in batch:
+                if kind == "flush":
+                    arg.set()
+            if any(kind is _STOP for kind, _ in batch):
+                return
+
+    def _commit(self, writes: list[tuple]) -> None:
+        con = self._wcon
+        try:
+            con.execute("BEGIN")
+            for kind, row in writes:
+                con.execute(_INSERT_CALL if kind == "call" else _INSERT_EVENT, row)
+            con.execute("COMMIT")
+            self.commits += 1
+            return
+        except Exception:  # noqa: BLE001 - any failure falls back to row by row below
+            try:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        # one bad row must not cost the others: retry row by row, keep the first error
+        for kind, row in writes:
+            try:
+                con.execute(_INSERT_CALL if kind == "call" else _INSERT_EVENT, row)
+            except Exception as e:  # noqa: BLE001 - reported to the next flush()/close()
+                log.error("journal %s: dropped %s %r: %s", self.path, kind, row[0], e)
+                with self._err_lock:
+                    if self._error is None:
+                        self._error = e
+
+    # ---- reads (any thread; one read connection behind a lock) ----
+
+    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._rlock:
+            if self._closed:
+                raise JournalError(f"journal {self.path!r} is closed")
+            return self._rcon.execute(sql, args).fetchall()
+
+    def get_call(self, call_id: str) -> dict | None:
+        """The committed call row as a dict of all columns, or None."""
+        rows = self._query("SELECT * FROM calls WHERE call_id = ?", (call_id,))
+        return dict(rows[0]) if rows else None
+
+    def calls(self, since_ts: float | None = None, until_ts: float | None = None,
+              limit: int = 1000) -> list[dict]:
+        """Committed calls with ``since_ts <= start_ts < until_ts`` (bounds optional), newest first."""
+        where, args = [], []
+        if since_ts is not None:
+            where.append("start_ts >= ?")
+            args.append(since_ts)
+        if until_ts is not None:
+            where.append("start_ts < ?")
+            args.append(until_ts)
+        sql = "SELECT * FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._query(sql + " ORDER BY start_ts DESC, call_id LIMIT ?", (*args, int(limit)))
+        return [dict(r) for r in rows]
+
+    def events(self, call_id: str) -> list[dict]:
+        """Committed events of one call in time order: dicts with id, call_id, ts, type, data (decoded)."""
+        rows = self._query("SELECT * FROM call_events WHERE call_id = ? ORDER BY ts, id", (call_id,))
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    def counts(self, since_ts: float, until_ts: float) -> dict[str, int]:
+        """Inbound calls started in ``[since_ts, until_ts)``: offered, answered and abandoned."""
+        row = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(disposition = 'answered'), 0), "
+            "COALESCE(SUM(disposition = 'abandoned'), 0) FROM calls "
+            "WHERE direction = 'in' AND start_ts >= ? AND start_ts < ?", (since_ts, until_ts))[0]
+        return {"offered": row[0], "answered": row[1], "abandoned": row[2]}
