@@ -1,0 +1,124 @@
+"""What the sans-I/O call logic asks the runtime to do, and the runtime's own events back to it.
+
+Times inside actions are on the runtime's clock (``now``, seconds); the runtime turns
+every ``*_ts`` field of a call record into wall-clock epoch seconds in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass(frozen=True)
+class PromptDone:
+    """Event: the prompt playing on ``port`` reached its end (not sent when stopped early)."""
+
+    port: int
+
+
+# --- signalling on the card ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    port: int
+
+
+@dataclass(frozen=True)
+class Hangup:
+    port: int
+    cause: int = 16  # Q.850 normal clearing
+
+
+@dataclass(frozen=True)
+class Ring:
+    port: int
+    caller: str | None
+
+
+@dataclass(frozen=True)
+class StopRing:
+    port: int
+
+
+# --- media ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Play:
+    port: int
+    prompt: str  # a name in the runtime's prompt set: welcome, invalid, goodbye, transfer
+
+
+@dataclass(frozen=True)
+class StopPlay:
+    port: int
+
+
+@dataclass(frozen=True)
+class StartTone:
+    port: int
+    tone: str  # a name of dsp.tones.CHINA_TONES: ringback, busy, ...
+
+
+@dataclass(frozen=True)
+class StopTone:
+    port: int
+
+
+@dataclass(frozen=True)
+class Connect:
+    """Bridge two ports both ways through the switch."""
+
+    a: int
+    b: int
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    a: int
+    b: int
+
+
+@dataclass(frozen=True)
+class StartRecording:
+    call_id: str
+    caller_port: int
+    agent_port: int
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    call_id: str
+
+
+# --- records and events ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteCall:
+    """Write the whole call record (a journal ``calls`` row) once the call has ended."""
+
+    record: dict = field(hash=False)
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    call_id: str
+    type: str
+    data: dict = field(hash=False, default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Publish:
+    """An event for control-API subscribers (web dashboard, console)."""
+
+    type: str
+    data: dict = field(hash=False, default_factory=dict)
+
+
+Action = Union[
+    Answer, Hangup, Ring, StopRing, Play, StopPlay, StartTone, StopTone, Connect, Disconnect,
+    StartRecording, StopRecording, WriteCall, LogEvent, Publish,
+]

@@ -1,0 +1,67 @@
+"""The prompt player: plays named prompts into the ports' transmit frames, one prompt per port.
+
+A prompt's end is a deadline (start + length / 8000): the same in media mode, where
+its samples are mixed tick by tick, and in event mode, where no audio moves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from drivers.base import BLOCK, RATE
+
+from .errors import ApplianceError
+
+
+class PromptPlayer:
+    """Per-port playback of prompts given as int16 arrays at 8 kHz.
+
+    Parameters
+    ----------
+    n_ports : int
+    prompts : dict of str to ndarray, shape (n,), int16
+        The prompt set, rendered before the runtime starts (never in the tick).
+    """
+
+    def __init__(self, n_ports: int, prompts: dict[str, np.ndarray]) -> None:
+        self.n = n_ports
+        self.prompts = {name: np.asarray(s, np.float32) for name, s in prompts.items()}
+        self._clip: dict[int, np.ndarray] = {}
+        self._pos: dict[int, int] = {}
+        self._end: dict[int, float] = {}
+
+    def duration(self, name: str) -> float:
+        return self.prompts[name].size / RATE
+
+    def play(self, port: int, name: str, now: float) -> None:
+        try:
+            clip = self.prompts[name]
+        except KeyError:
+            raise ApplianceError(f"prompt {name!r} is not loaded; loaded: {', '.join(sorted(self.prompts))}") from None
+        self._clip[port], self._pos[port], self._end[port] = clip, 0, now + clip.size / RATE
+
+    def stop(self, port: int) -> None:
+        self._clip.pop(port, None)
+        self._pos.pop(port, None)
+        self._end.pop(port, None)
+
+    def playing(self, port: int) -> bool:
+        return port in self._end
+
+    def next_deadline(self) -> float | None:
+        return min(self._end.values()) if self._end else None
+
+    def finished(self, now: float) -> list[int]:
+        """Ports whose prompt has ended by ``now``; they stop playing."""
+        done = [p for p, end in self._end.items() if end <= now]
+        for p in done:
+            self.stop(p)
+        return done
+
+    def add_to(self, out: np.ndarray) -> None:
+        """Add the next 20 ms of every playing prompt into ``out`` (n_ports, 160) float32."""
+        for port, clip in self._clip.items():
+            pos = self._pos[port]
+            chunk = clip[pos : pos + BLOCK]
+            out[port, : chunk.size] += chunk
+            self._pos[port] = pos + BLOCK

@@ -1,0 +1,317 @@
+"""The simulated card: one E1 span facing a virtual PSTN with scripted callers, and FXS ports with virtual agents.
+
+It runs on the runtime's clock (real or virtual): everything it does is scheduled
+at a time and happens in ``poll(now)``. With ``media=True`` callers press keys as
+DTMF audio and send tones through the A-law frames, exactly as a real span would
+carry them; with ``media=False`` digits travel as ``Digit`` events so that long
+virtual runs skip the audio.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from typing import Callable, Iterable
+
+import numpy as np
+
+from appliance.errors import DriverError
+from dsp.dtmf import dtmf_generate
+from dsp.g711 import alaw_decode, alaw_encode
+from dsp.levels import dbm0_to_amplitude
+
+from ..base import BLOCK, RATE, CardEvent, Digit, OffHook, OnHook, PortInfo, PortKind, Released, Seized
+from .parties import AgentScript, CallerScript, CallerState, PhoneState
+
+UNANSWERED_OFFHOOK_S = 2.0  # an agent who picked up but got nobody puts the phone down again
+PEER_GONE_HANGUP_S = 0.5  # an agent puts the phone down this long after the caller left
+
+
+class _Source:
+    """What one port sends: queued finite sounds, then an optional steady tone."""
+
+    __slots__ = ("clips", "pos", "tone_hz", "tone_amp", "phase")
+
+    def __init__(self) -> None:
+        self.clips: list[np.ndarray] = []
+        self.pos = 0
+        self.tone_hz: float | None = None
+        self.tone_amp = 0.0
+        self.phase = 0.0
+
+    def fill(self, out: np.ndarray, t: np.ndarray) -> None:
+        """Write the next block into ``out`` (shape (160,), int16); ``t`` is 0..159 as float."""
+        n = 0
+        while self.clips and n < BLOCK:
+            clip = self.clips[0]
+            take = min(BLOCK - n, clip.size - self.pos)
+            out[n : n + take] = clip[self.pos : self.pos + take]
+            n += take
+            self.pos += take
+            if self.pos >= clip.size:
+                self.clips.pop(0)
+                self.pos = 0
+        if n < BLOCK and self.tone_hz is not None:
+            w = 2 * math.pi * self.tone_hz / RATE
+            out[n:] = np.round(self.tone_amp * np.sin(self.phase + w * t[: BLOCK - n])).astype(np.int16)
+            self.phase = (self.phase + w * (BLOCK - n)) % (2 * math.pi)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.clips) or self.tone_hz is not None
+
+
+class SimCard:
+    """A software card: ``n_trunks`` E1 channels (ports 0..n_trunks-1) then ``n_seats`` FXS ports.
+
+    Parameters
+    ----------
+    n_trunks, n_seats : int
+        Port counts; trunk ports come first in the frame arrays.
+    box_number : str
+        The number callers dial (the called number of every inbound call).
+    agent : AgentScript
+        How the virtual agents behave (one script for all seats unless ``agents`` is given).
+    media : bool
+        Carry digits and tones as audio (True) or as events (False).
+    seed : int
+        Seed of the card's random draws (talk times).
+    """
+
+    def __init__(
+        self,
+        n_trunks: int = 30,
+        n_seats: int = 6,
+        *,
+        box_number: str = "4008001234",
+        agent: AgentScript | None = None,
+        agents: Iterable[AgentScript] | None = None,
+        media: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if not 1 <= n_trunks <= 31:
+            raise DriverError(f"n_trunks: {n_trunks} is out of range; an E1 span has 1..31 channels")
+        if not 0 <= n_seats <= 24:
+            raise DriverError(f"n_seats: {n_seats} is out of range; allowed 0..24")
+        self.n_trunks, self.n_seats = n_trunks, n_seats
+        self.box_number = box_number
+        self.media = media
+        self.rng = np.random.default_rng(seed)
+        self.ports = tuple(
+            [PortInfo(i, PortKind.TRUNK, f"E1 1/{i + 1}", span=1) for i in range(n_trunks)]
+            + [PortInfo(n_trunks + s, PortKind.FXS, f"FXS {s + 1}") for s in range(n_seats)]
+        )
+        scripts = list(agents) if agents is not None else [agent or AgentScript()] * n_seats
+        if len(scripts) != n_seats:
+            raise DriverError(f"agents: {len(scripts)} scripts given for {n_seats} seats")
+        self.phones = {n_trunks + s: PhoneState(n_trunks + s, scripts[s]) for s in range(n_seats)}
+        self.callers: list[CallerState] = []
+        self.trunk_caller: dict[int, CallerState] = {}
+        self._now = 0.0
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._out: list[CardEvent] = []
+        self._src = [_Source() for _ in self.ports]
+        self._rx = np.zeros((len(self.ports), BLOCK), np.int16)
+        self._t = np.arange(BLOCK, dtype=np.float64)
+        self._traffic: Iterable[CallerScript] | None = None
+        self._next_arrival: CallerScript | None = None
+
+    # --- scheduling -------------------------------------------------------------------
+
+    def _at(self, when: float, fn: Callable[[], None]) -> None:
+        heapq.heappush(self._heap, (when, next(self._seq), fn))
+
+    def add_caller(self, script: CallerScript) -> CallerState:
+        """Schedule one caller; returns the live state a test can inspect."""
+        state = CallerState(script)
+        self.callers.append(state)
+        self._at(script.arrive_at, lambda: self._arrive(state))
+        return state
+
+    def set_traffic(self, scripts: Iterable[CallerScript]) -> None:
+        """Feed callers lazily from an iterator ordered by ``arrive_at`` (a Poisson generator)."""
+        self._traffic = iter(scripts)
+        self._next_arrival = next(self._traffic, None)
+
+    def next_deadline(self) -> float | None:
+        times = [self._heap[0][0]] if self._heap else []
+        if self._next_arrival is not None:
+            times.append(self._next_arrival.arrive_at)
+        return min(times) if times else None
+
+    def poll(self, now: float) -> list[CardEvent]:
+        while True:
+            due_heap = self._heap and self._heap[0][0] <= now
+            due_arrival = self._next_arrival is not None and self._next_arrival.arrive_at <= now
+            if not (due_heap or due_arrival):
+                break
+            if due_arrival and (not due_heap or self._next_arrival.arrive_at <= self._heap[0][0]):
+                script, self._next_arrival = self._next_arrival, next(self._traffic, None)
+                self._now = max(self._now, script.arrive_at)
+                state = CallerState(script)
+                self.callers.append(state)
+                self._arrive(state)
+            else:
+                when, _, fn = heapq.heappop(self._heap)
+                self._now = max(self._now, when)
+                fn()
+        self._now = now
+        out, self._out = self._out, []
+        return out
+
+    # --- callers on the trunk -----------------------------------------------------------
+
+    def _arrive(self, c: CallerState) -> None:
+        free = next((p for p in range(self.n_trunks) if p not in self.trunk_caller), None)
+        if free is None:
+            c.outcome, c.ended_at = "blocked", self._now  # all channels busy: the network gives congestion
+            return
+        c.port = free
+        self.trunk_caller[free] = c
+        self._out.append(Seized(free, c.script.number, self.box_number))
+
+    def _caller_hangs_up(self, c: CallerState, outcome: str) -> None:
+        if c.port is None or self.trunk_caller.get(c.port) is not c:
+            return
+        port = c.port
+        c.outcome, c.ended_at = outcome, self._now
+        del self.trunk_caller[port]
+        self._silence(port)
+        self._out.append(Released(port, 16))
+
+    def _press_digits(self, c: CallerState) -> None:
+        if self.trunk_caller.get(c.port) is not c:
+            return
+        if self.media:
+            self._src[c.port].clips.append(dtmf_generate(c.script.digits, level_dbm0=-10.0, on_s=0.1, off_s=0.1))
+        else:
+            self._out.extend(Digit(c.port, d) for d in c.script.digits)
+        c.digits_done_at = self._now
+        c.outcome = "waiting"
+        if math.isfinite(c.script.patience_s):
+            self._at(self._now + c.script.patience_s, lambda: self._maybe_abandon(c))
+
+    def _maybe_abandon(self, c: CallerState) -> None:
+        if c.connected_at is None:
+            self._caller_hangs_up(c, "abandoned")
+
+    # --- phones on FXS ports --------------------------------------------------------------
+
+    def _phone(self, port: int) -> PhoneState:
+        try:
+            return self.phones[port]
+        except KeyError:
+            raise DriverError(f"port {port} is not an FXS port of this card") from None
+
+    def _agent_picks_up(self, ph: PhoneState, ring_id: int) -> None:
+        if ph.hook != "ringing" or ph.rings != ring_id:
+            return
+        ph.hook = "off"
+        self._out.append(OffHook(ph.port))
+        self._at(self._now + UNANSWERED_OFFHOOK_S, lambda: self._hang_up_if_alone(ph, ring_id))
+
+    def _hang_up_if_alone(self, ph: PhoneState, ring_id: int) -> None:
+        if ph.hook == "off" and ph.peer is None and ph.rings == ring_id:
+            self._agent_hangs_up(ph)
+
+    def _agent_hangs_up(self, ph: PhoneState) -> None:
+        if ph.hook != "off":
+            return
+        ph.hook = "on"
+        ph.peer = None
+        self._silence(ph.port)
+        self._out.append(OnHook(ph.port))
+
+    def _silence(self, port: int) -> None:
+        src = self._src[port]
+        src.clips.clear()
+        src.pos = 0
+        src.tone_hz = None
+
+    def _start_tone(self, port: int, hz: float | None, dbm0: float) -> None:
+        if hz is not None and self.media:
+            src = self._src[port]
+            src.tone_hz, src.tone_amp, src.phase = hz, dbm0_to_amplitude(dbm0), 0.0
+
+    # --- commands from the core ---------------------------------------------------------
+
+    def answer(self, port: int) -> None:
+        c = self.trunk_caller.get(port)
+        if c is None or c.answered_at is not None:
+            return
+        c.answered_at = self._now
+        c.outcome = "ivr"
+        self._at(self._now + c.script.digit_delay_s, lambda: self._press_digits(c))
+
+    def hangup(self, port: int, cause: int = 16) -> None:
+        c = self.trunk_caller.pop(port, None)
+        if c is not None:
+            c.outcome = "completed" if c.connected_at is not None else "cleared"
+            c.ended_at = self._now
+            self._silence(port)
+
+    def ring(self, port: int, caller: str | None) -> None:
+        ph = self._phone(port)
+        if ph.hook != "on":
+            raise DriverError(f"cannot ring FXS port {port}: the phone is {ph.hook} hook")
+        ph.hook = "ringing"
+        ph.shown_caller = caller
+        ph.rings += 1
+        ring_id = ph.rings
+        self._at(self._now + ph.agent.ring_delay_s, lambda: self._agent_picks_up(ph, ring_id))
+
+    def stop_ring(self, port: int) -> None:
+        ph = self._phone(port)
+        if ph.hook == "ringing":
+            ph.hook = "on"
+
+    def bridge(self, a: int, b: int | None) -> None:
+        for port, peer in ((a, b),) if b is None else ((a, b), (b, a)):
+            if port in self.phones:
+                self._phone_bridged(self.phones[port], peer)
+            elif port in self.trunk_caller:
+                self._caller_bridged(self.trunk_caller[port], peer)
+
+    def _phone_bridged(self, ph: PhoneState, peer: int | None) -> None:
+        if peer is not None and ph.hook == "off":
+            ph.peer = peer
+            self._start_tone(ph.port, ph.agent.tone_hz, ph.agent.tone_dbm0)
+            talk = ph.agent.draw_talk(self.rng)
+            ring_id = ph.rings
+            self._at(self._now + talk, lambda: ph.rings == ring_id and self._agent_hangs_up(ph))
+        elif peer is None and ph.peer is not None:
+            ph.peer = None
+            self._silence(ph.port)
+            self._at(self._now + PEER_GONE_HANGUP_S, lambda: self._agent_hangs_up(ph))
+
+    def _caller_bridged(self, c: CallerState, peer: int | None) -> None:
+        if peer is not None and c.connected_at is None:
+            c.connected_at = self._now
+            c.outcome = "talking"
+            self._start_tone(c.port, c.script.tone_hz, c.script.tone_dbm0)
+            if c.script.talk_s is not None:
+                self._at(self._now + c.script.talk_s, lambda: self._caller_hangs_up(c, "completed"))
+
+    # --- media ----------------------------------------------------------------------------
+
+    def read(self, out: np.ndarray) -> None:
+        rx = self._rx
+        rx.fill(0)
+        for port, src in enumerate(self._src):
+            if src.active:
+                src.fill(rx[port], self._t)
+        alaw_encode(rx, out=out)
+
+    def write(self, frames: np.ndarray) -> None:
+        for c in self.trunk_caller.values():
+            if c.script.record:
+                c.heard.append(alaw_decode(frames[c.port]))
+        for ph in self.phones.values():
+            if ph.agent.record and ph.hook == "off":
+                ph.heard.append(alaw_decode(frames[ph.port]))
+
+    def close(self) -> None:
+        self._heap.clear()
+        self._next_arrival = None
