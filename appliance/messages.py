@@ -27,6 +27,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "正在为您转接坐席，请稍候。",
         "en": "Transferring you to an agent, please wait.",
     },
+    # configuration defaults
+    "config.seat_name": {
+        "zh": "坐席{n}",
+        "en": "Seat {n}",
+    },
     # command line
     "cli.demo.ready": {
         "zh": "演示已启动：{url}  用户名 {user}  密码 {password}  数据目录 {data_dir}",
@@ -39,6 +44,155 @@ CATALOG: dict[str, dict[str, str]] = {
     "warn.no_espeak": {
         "zh": "未找到 espeak-ng：语音提示以提示音代替",
         "en": "espeak-ng not found: prompts are played as a tone instead of speech",
+    },
+    # web pages (webui)
+    "web.title": {
+        "zh": "呼叫中心",
+        "en": "Call centre",
+    },
+    "web.login.title": {
+        "zh": "登录",
+        "en": "Sign in",
+    },
+    "web.login.user": {
+        "zh": "用户名",
+        "en": "User name",
+    },
+    "web.login.password": {
+        "zh": "密码",
+        "en": "Password",
+    },
+    "web.login.submit": {
+        "zh": "登录",
+        "en": "Sign in",
+    },
+    "web.login.failed": {
+        "zh": "用户名或密码错误",
+        "en": "Wrong user name or password",
+    },
+    "web.login.required": {
+        "zh": "请先登录",
+        "en": "Please sign in first",
+    },
+    "web.logout": {
+        "zh": "退出",
+        "en": "Sign out",
+    },
+    "web.trunks": {
+        "zh": "中继通道",
+        "en": "Trunk channels",
+    },
+    "web.seats": {
+        "zh": "坐席",
+        "en": "Seats",
+    },
+    "web.queue": {
+        "zh": "排队",
+        "en": "Queue",
+    },
+    "web.queue.empty": {
+        "zh": "无排队来电",
+        "en": "No calls waiting",
+    },
+    "web.today": {
+        "zh": "今日统计",
+        "en": "Today",
+    },
+    "web.today.offered": {
+        "zh": "呼入",
+        "en": "Offered",
+    },
+    "web.today.answered": {
+        "zh": "接通",
+        "en": "Answered",
+    },
+    "web.today.abandoned": {
+        "zh": "放弃",
+        "en": "Abandoned",
+    },
+    "web.today.in_progress": {
+        "zh": "进行中",
+        "en": "In progress",
+    },
+    "web.col.seat": {
+        "zh": "坐席",
+        "en": "Seat",
+    },
+    "web.col.extension": {
+        "zh": "分机",
+        "en": "Extension",
+    },
+    "web.col.state": {
+        "zh": "状态",
+        "en": "State",
+    },
+    "web.col.caller": {
+        "zh": "主叫",
+        "en": "Caller",
+    },
+    "web.col.since": {
+        "zh": "持续",
+        "en": "For",
+    },
+    "web.col.position": {
+        "zh": "位置",
+        "en": "Position",
+    },
+    "web.col.waiting": {
+        "zh": "等待",
+        "en": "Waiting",
+    },
+    "web.live": {
+        "zh": "实时连接",
+        "en": "Live",
+    },
+    "web.offline": {
+        "zh": "与主机的连接中断，正在重连",
+        "en": "Connection to the box lost, reconnecting",
+    },
+    "web.core_down": {
+        "zh": "核心进程未运行（控制套接字 {socket}）",
+        "en": "The core is not running (control socket {socket})",
+    },
+    "web.state.idle": {
+        "zh": "空闲",
+        "en": "Idle",
+    },
+    "web.state.ringing": {
+        "zh": "振铃",
+        "en": "Ringing",
+    },
+    "web.state.ivr": {
+        "zh": "语音导航",
+        "en": "IVR",
+    },
+    "web.state.queued": {
+        "zh": "排队",
+        "en": "Queued",
+    },
+    "web.state.agent": {
+        "zh": "通话",
+        "en": "With agent",
+    },
+    "web.state.alarm": {
+        "zh": "告警",
+        "en": "Alarm",
+    },
+    "web.state.available": {
+        "zh": "示闲",
+        "en": "Available",
+    },
+    "web.state.talking": {
+        "zh": "通话中",
+        "en": "Talking",
+    },
+    "web.state.logged_out": {
+        "zh": "未登录",
+        "en": "Logged out",
+    },
+    "web.state.busy": {
+        "zh": "示忙",
+        "en": "Busy",
     },
 }
 

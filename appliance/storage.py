@@ -5,7 +5,8 @@ mid-write loses everything. Here every write goes to a temporary file in the sam
 folder, is fsynced, renamed over the old file with ``os.replace`` (atomic on POSIX),
 and the folder is fsynced so the rename itself survives a power cut. An advisory
 ``flock`` on a side file serialises writers across processes; ``locked()`` holds it
-around a read-modify-write.
+around a read-modify-write. A writer killed before its rename leaves a temp file
+``.tmp-<name>-*``; the next write, or an open while no writer holds the lock, deletes it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
+import re
+import secrets
+import stat
 import threading
 from typing import Any, Iterator
 
@@ -38,10 +41,41 @@ class AtomicJSONStorage(Storage):
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise ConfigError(f"config folder {folder!r} does not exist")
+        self._folder = folder
+        # Temp names carry the file's name and an exact-length hex tag, so a sweep
+        # never touches another file's writes (even one named like "config.json-x").
+        self._tmp_prefix = ".tmp-" + os.path.basename(self.path) + "-"
+        self._tmp_name = re.compile(re.escape(self._tmp_prefix) + r"[0-9a-f]{16}\.json")
         self._lock_path = self.path + ".lock"
         self._lock_fd: int | None = None
         self._depth = 0
         self._mutex = threading.RLock()
+        self._sweep_if_idle()
+
+    def _leftovers(self) -> list[str]:
+        return [os.path.join(self._folder, n) for n in os.listdir(self._folder) if self._tmp_name.fullmatch(n)]
+
+    def _sweep(self) -> None:
+        """Delete temp files of writes that died before their rename (call with the lock held)."""
+        for tmp in self._leftovers():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def _sweep_if_idle(self) -> None:
+        """On open, sweep leftovers if no writer holds the lock (a live writer's temp file is not stale)."""
+        if not self._leftovers():
+            return  # the common case: no lock file is created just to look
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return
+        try:
+            self._sweep()
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -81,9 +115,16 @@ class AtomicJSONStorage(Storage):
         payload = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
         folder = os.path.dirname(os.path.abspath(self.path))
         with self.locked():
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+            self._sweep()
+            try:
+                mode = stat.S_IMODE(os.stat(self.path).st_mode)
+            except FileNotFoundError:
+                mode = 0o640
+            tmp = os.path.join(folder, self._tmp_prefix + secrets.token_hex(8) + ".json")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 with os.fdopen(fd, "wb") as f:
+                    os.fchmod(f.fileno(), mode)  # keep the replaced file's own mode, whatever the umask
                     f.write(payload)
                     f.flush()
                     os.fsync(f.fileno())
