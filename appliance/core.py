@@ -1,0 +1,140 @@
+"""The core process: builds the card, logic, runtime, journal, recorder and control API from the config."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import zoneinfo
+
+import numpy as np
+
+from drivers.base import Card, PortKind
+from drivers.sim import AgentScript, SimCard
+
+from . import messages
+from .acd import Agent
+from .callcontrol import CallCentre
+from .control import ControlServer, EventBus
+from .datadir import DataDir
+from .errors import DriverError
+from .ivr import IvrConfig
+from .journal import Journal
+from .player import PromptPlayer
+from .prompts import PromptLibrary
+from .recorder import Recorder
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+VOICE_LANG = {"cmn": "zh", "en": "en"}
+
+
+def render_prompts(library: PromptLibrary, cfg: dict) -> dict[str, np.ndarray]:
+    """Render the prompt set the call logic names (slow on a cache miss: call before the tick starts)."""
+    voice = cfg["ivr"]["voice"]
+    lang = VOICE_LANG[voice]
+    texts = {
+        "welcome": cfg["ivr"]["welcome"],
+        "invalid": messages.text("prompt.invalid", lang),
+        "goodbye": messages.text("prompt.goodbye", lang),
+    }
+    return {name: library.render(text, voice) for name, text in texts.items()}
+
+
+def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None, seed: int = 0) -> Card:
+    """The card the config names."""
+    c = cfg["card"]
+    if c["driver"] == "sim":
+        return SimCard(c["trunk_channels"], c["seats"], box_number=cfg["system"]["box_number"],
+                       agent=agent, media=media, seed=seed)
+    raise DriverError(f"card.driver: {c['driver']!r} is not available in this build; use 'sim' "
+                      "(DAHDI cards arrive with the DAHDI driver)")
+
+
+class Core:
+    """Everything the core process runs, wired together; the loop that drives it lives in the CLI.
+
+    Parameters
+    ----------
+    data : DataDir
+    cfg : dict
+        A validated config (``appliance.config.validate``).
+    clock : RealClock or VirtualClock
+    card : Card, optional
+        Defaults to the card the config names.
+    prompts : dict of str to ndarray, optional
+        Pre-rendered prompts; rendered with espeak-ng (or beeps) into the data dir's cache if absent.
+    media : bool
+    """
+
+    def __init__(self, data: DataDir, cfg: dict, clock, *, card: Card | None = None,
+                 prompts: dict[str, np.ndarray] | None = None, media: bool = True) -> None:
+        self.data, self.cfg, self.clock = data, cfg, clock
+        self.tz = zoneinfo.ZoneInfo(cfg["system"]["timezone"])
+        self.card = card if card is not None else make_card(cfg, media=media)
+        trunks = [p.index for p in self.card.ports if p.kind == PortKind.TRUNK]
+        fxs = [p.index for p in self.card.ports if p.kind == PortKind.FXS]
+        seats = cfg["seats"]
+        if len(fxs) < len(seats):
+            raise DriverError(f"the card has {len(fxs)} FXS ports but the config has {len(seats)} seats")
+        now = clock.now()
+        agents = [Agent(seat=s["seat"], port=fxs[i], name=s["name"], extension=s["extension"], since=now,
+                        idle_since=now) for i, s in enumerate(seats)]
+        prefix = dt.datetime.fromtimestamp(clock.wall(), self.tz).strftime("%Y%m%d%H%M%S")
+        self.logic = CallCentre(trunks, agents, IvrConfig.from_config(cfg["ivr"]), cfg["queue"],
+                                record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix)
+        if prompts is None:
+            prompts = render_prompts(PromptLibrary(data.prompts, lang=cfg["system"]["language"]), cfg)
+        self.bus = EventBus(clock.wall)
+        self.journal = Journal(data.journal)
+        self.recorder = Recorder(data.root, cfg["recording"]["mode"], slots=len(seats)) if media else None
+        self.runtime = Runtime(self.card, self.logic, clock, PromptPlayer(len(self.card.ports), prompts),
+                               media=media, recorder=self.recorder, journal=self.journal, bus=self.bus)
+        self.server = ControlServer(data.socket, self.bus)
+        self.server.register("status", self.status, {})
+        self._day = self._today()
+        self.logic.counts.update(self.journal.counts(*self._day_window()))
+
+    def _today(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self.clock.wall(), self.tz).date()
+
+    def _day_window(self) -> tuple[float, float]:
+        midnight = dt.datetime.combine(self._day, dt.time(0), self.tz).timestamp()
+        return midnight, midnight + 86400.0
+
+    def status(self) -> dict:
+        """The ``status`` command: trunks, seats, queue and today's counts (the dashboard's model)."""
+        if self._today() != self._day:  # a new day: the counters start again at zero
+            self._day = self._today()
+            self.logic.counts.update(offered=0, answered=0, abandoned=0)
+        snap = self.logic.snapshot(self.runtime.now)
+        names = {p.index: p.name for p in self.card.ports}
+        for t in snap["trunks"]:
+            t["name"] = names[t["port"]]
+        for s in snap["seats"]:
+            s["since"] = round(self.clock.epoch(s["since"]), 3)
+        system = self.cfg["system"]
+        return {"time": round(self.clock.wall(), 3), "box": {"name": system["name"], "number": system["box_number"]},
+                **snap}
+
+    async def start(self) -> None:
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.close()
+        self.close()
+
+    def settle(self) -> None:
+        """Make everything written so far durable: stopped recordings closed, journal committed."""
+        if self.recorder is not None:
+            self.recorder.settle()
+        self.journal.flush()
+
+    def close(self) -> None:
+        """Finish recordings, flush the journal, release the card (idempotent)."""
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+            self.runtime.recorder = None
+        self.journal.close()
+        self.card.close()

@@ -1,0 +1,119 @@
+"""`appliance demo`: the core and the web process on the simulated card, with Poisson traffic, in real time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from drivers.sim import AgentScript, CallerScript, SimCard, poisson_callers, random_number
+
+from . import messages
+from .clock import RealClock
+from .config import load_config, validate
+from .core import Core
+from .datadir import DataDir, InstanceLock, default_data_dir
+from .errors import ApplianceError
+
+WEB_START_TIMEOUT_S = 20.0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with one clear line if ``host:port`` cannot be bound (before anything is started)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == 98:  # EADDRINUSE
+                raise ApplianceError(f"port {port} on {host} is already in use") from None
+            raise ApplianceError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+
+
+def resize_seats(cfg: dict, seats: int) -> dict:
+    raw = {k: v for k, v in cfg.items()}
+    raw["card"] = {**cfg["card"], "seats": seats}
+    raw["seats"] = [{"seat": i + 1, "name": messages.text("config.seat_name", n=i + 1),
+                     "extension": f"8{i + 1:02d}"} for i in range(seats)]
+    return validate(raw)
+
+
+def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ApplianceError(f"the web process exited with status {proc.returncode} before it was ready")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise ApplianceError(f"the web process did not answer on {host}:{port} within {timeout:.0f} s")
+
+
+def cmd_demo(args) -> int:
+    from webui.auth import ensure_admin  # the demo starts the web process, so it may set its login
+
+    data = DataDir.open(args.data_dir or default_data_dir() / "demo", create=True)
+    with InstanceLock(data.lock):
+        cfg = load_config(data.config)
+        if args.seats is not None:
+            cfg = resize_seats(cfg, args.seats)
+        host, port = cfg["web"]["listen"], args.port or cfg["web"]["port"]
+        check_port_free(host, port)
+        seed = args.seed if args.seed is not None else secrets.randbits(31)
+        agent = AgentScript(ring_delay_s=2.0, talk_s=lambda r: r.exponential(args.aht))
+        card = SimCard(cfg["card"]["trunk_channels"], cfg["card"]["seats"], box_number=cfg["system"]["box_number"],
+                       agent=agent, media=True, seed=seed)
+        core = Core(data, cfg, RealClock(), card=card)
+        # a first caller at once, so even a short demo shows a whole call; then Poisson arrivals
+        card.add_caller(CallerScript(random_number(card.rng), arrive_at=1.0, digit_delay_s=1.5))
+        card.set_traffic(poisson_callers(args.calls_per_hour, start=1.0, patience_s=args.patience,
+                                         digit_delay_s=1.5, seed=seed))
+        password = ensure_admin(data.config, reset=True)
+        before = dict(core.logic.counts)
+        asyncio.run(_run(core, data, host, port, password, args.seconds))
+        after = core.logic.counts
+        summary = {k: after[k] - before[k] for k in ("offered", "answered", "abandoned")}
+        print(" ".join(f"{k}={v}" for k, v in summary.items()), flush=True)
+    return 0
+
+
+async def _run(core: Core, data: DataDir, host: str, port: int, password: str, seconds: float | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await core.start()
+    web = None
+    try:
+        web = subprocess.Popen(
+            [sys.executable, "-m", "webui", "--data-dir", str(data.root), "--listen", host, "--port", str(port)],
+            stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        await loop.run_in_executor(None, _wait_for_port, host, port, web, WEB_START_TIMEOUT_S)
+        url = f"http://{host}:{port}/"
+        info = {"url": url, "user": "admin", "password": password, "data_dir": str(data.root),
+                "socket": str(data.socket), "pid": os.getpid(), "web_pid": web.pid}
+        fd = os.open(data.demo_info, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(info, f, ensure_ascii=False, indent=1)
+        lang = core.cfg["system"]["language"]
+        print(messages.text("cli.demo.ready", lang, url=url, user="admin", password=password,
+                            data_dir=data.root), flush=True)
+        if seconds is not None:
+            loop.call_later(seconds, stop.set)
+        await core.runtime.run_realtime(stop)
+    finally:
+        if web is not None and web.poll() is None:
+            web.terminate()
+            try:
+                await loop.run_in_executor(None, web.wait, 10)
+            except subprocess.TimeoutExpired:
+                web.kill()
+        await core.stop()
