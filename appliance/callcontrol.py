@@ -287,6 +287,16 @@ class CallCentre:
         agent.set_state(state, now)
         return [Publish("agent.state", {"seat": agent.seat, "state": state})]
 
+    # --- commands ----------------------------------------------------------------------------
+
+    def set_agent_state(self, agent: Agent, state: str, now: float) -> list[Action]:
+        """An agent (or supervisor) sets a seat available, busy or logged out between calls."""
+        if agent.state in ("ringing", "talking"):
+            raise ValueError(f"seat {agent.seat} is {agent.state}; its state can change after the call")
+        if state == "available" and agent.state != "available":
+            agent.idle_since = now
+        return self._agent_state(agent, state, now) + self._dispatch(now)
+
     # --- views ------------------------------------------------------------------------------------
 
     def snapshot(self, now: float) -> dict:

@@ -14,7 +14,7 @@ from drivers.sim import AgentScript, SimCard
 from . import messages
 from .acd import Agent
 from .callcontrol import CallCentre
-from .control import ControlServer, EventBus
+from .control import CommandError, ControlServer, Enum, EventBus, Int
 from .datadir import DataDir
 from .errors import DriverError
 from .ivr import IvrConfig
@@ -92,6 +92,8 @@ class Core:
                                media=media, recorder=self.recorder, journal=self.journal, bus=self.bus)
         self.server = ControlServer(data.socket, self.bus)
         self.server.register("status", self.status, {})
+        self.server.register("agent.state", self.agent_state,
+                             {"seat": Int(1, 24), "state": Enum("available", "busy", "logged_out")})
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
 
@@ -116,6 +118,19 @@ class Core:
         system = self.cfg["system"]
         return {"time": round(self.clock.wall(), 3), "box": {"name": system["name"], "number": system["box_number"]},
                 **snap}
+
+    def agent_state(self, seat: int, state: str) -> dict:
+        """The ``agent.state`` command: set a seat available, busy or logged out."""
+        agent = next((a for a in self.logic.acd.agents if a.seat == seat), None)
+        if agent is None:
+            raise CommandError("not_found", f"seat: {seat} is not a configured seat")
+        now = self.runtime.now
+        try:
+            actions = self.logic.set_agent_state(agent, state, now)
+        except ValueError as e:
+            raise CommandError("conflict", str(e)) from None
+        self.runtime.apply(actions, now)
+        return {"seat": seat, "state": agent.state}
 
     async def start(self) -> None:
         await self.server.start()

@@ -45,8 +45,7 @@ def resize_seats(cfg: dict, seats: int) -> dict:
 
 
 def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    for _ in range(int(timeout / 0.1)):
         if proc.poll() is not None:
             raise ApplianceError(f"the web process exited with status {proc.returncode} before it was ready")
         try:
@@ -68,14 +67,15 @@ def cmd_demo(args) -> int:
         host, port = cfg["web"]["listen"], args.port or cfg["web"]["port"]
         check_port_free(host, port)
         seed = args.seed if args.seed is not None else secrets.randbits(31)
-        agent = AgentScript(ring_delay_s=2.0, talk_s=lambda r: r.exponential(args.aht))
+        agent = AgentScript(ring_delay_s=2.0, talk_s=lambda r: r.exponential(args.aht), speech=True, tone_dbm0=-20.0)
         card = SimCard(cfg["card"]["trunk_channels"], cfg["card"]["seats"], box_number=cfg["system"]["box_number"],
                        agent=agent, media=True, seed=seed)
         core = Core(data, cfg, RealClock(), card=card)
         # a first caller at once, so even a short demo shows a whole call; then Poisson arrivals
-        card.add_caller(CallerScript(random_number(card.rng), arrive_at=1.0, digit_delay_s=1.5))
+        voice = {"speech": True, "tone_dbm0": -18.0}  # callers and agents talk, so recordings hold voices
+        card.add_caller(CallerScript(random_number(card.rng), arrive_at=1.0, digit_delay_s=1.5, **voice))
         card.set_traffic(poisson_callers(args.calls_per_hour, start=1.0, patience_s=args.patience,
-                                         digit_delay_s=1.5, seed=seed))
+                                         digit_delay_s=1.5, seed=seed, **voice))
         password = ensure_admin(data.config, reset=True)
         before = dict(core.logic.counts)
         asyncio.run(_run(core, data, host, port, password, args.seconds))

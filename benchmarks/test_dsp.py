@@ -7,25 +7,16 @@ import pytest
 
 from dsp.dtmf import DtmfDetector
 from dsp.g711 import alaw_decode, alaw_encode
-from dsp.tones import CHINA_TONES, ToneGenerator
+from dsp.signals import speech_like
+from dsp.tones import CHINA_TONES, ToneGenerator, to_int16
 
 N_CH, BLOCK = 36, 160
 
 
-def _voice(n_blocks: int, seed: int = 1) -> np.ndarray:
-    """Seeded speech-like audio, shape (N_CH, n_blocks * BLOCK), int16: harmonics of a gliding pitch."""
-    rng = np.random.default_rng(seed)
-    n = n_blocks * BLOCK
-    t = np.arange(n) / 8000
-    f0 = rng.uniform(90, 260, (N_CH, 1)) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(1, 4, (N_CH, 1)) * t))
-    phase = 2 * np.pi * np.cumsum(f0, axis=1) / 8000
-    x = sum(np.sin(h * phase) / h for h in range(1, 16)) * (np.sin(2 * np.pi * 3 * t) ** 2)
-    return np.rint(x * 4000).astype(np.int16)
-
-
 @pytest.fixture(scope="module")
 def voice():
-    return _voice(50)
+    """One second of a different seeded voice on each of the 36 channels, int16."""
+    return to_int16(np.stack([speech_like(1.0, seed=ch, level_dbm0=-18.0) for ch in range(N_CH)]))
 
 
 def test_alaw_decode_36_channels(benchmark, voice):

@@ -18,20 +18,11 @@ from appliance.recorder import Recorder
 from appliance.runtime import Runtime
 from drivers.base import BLOCK, PortInfo, PortKind
 from dsp.g711 import alaw_encode
+from dsp.signals import speech_like
+from dsp.tones import to_int16
 
 N_TRUNKS, N_SEATS = 30, 6
 N = N_TRUNKS + N_SEATS
-
-
-def speech_like(n_ports: int, n_blocks: int, seed: int = 7) -> np.ndarray:
-    """Seeded voiced-speech stand-in, shape (n_ports, n_blocks * 160), int16: harmonics of a gliding pitch."""
-    rng = np.random.default_rng(seed)
-    n = n_blocks * BLOCK
-    t = np.arange(n) / 8000
-    f0 = rng.uniform(90, 260, (n_ports, 1)) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(1, 4, (n_ports, 1)) * t))
-    phase = 2 * np.pi * np.cumsum(f0, axis=1) / 8000
-    x = sum(np.sin(h * phase) / h for h in range(1, 16)) * (0.3 + np.sin(2 * np.pi * 3 * t) ** 2)
-    return np.rint(x * 3000).astype(np.int16)
 
 
 class FrameCard:
@@ -89,11 +80,11 @@ class IdleLogic:
 
 @pytest.fixture
 def busy_runtime(tmp_path):
-    n_blocks = 250  # 5 s of audio, replayed
-    audio = speech_like(N, n_blocks)
+    n_blocks = 100  # 2 s of audio, replayed
+    audio = to_int16(np.stack([speech_like(n_blocks * BLOCK / 8000, seed=p, level_dbm0=-18.0) for p in range(N)]))
     frames = np.ascontiguousarray(alaw_encode(audio).reshape(N, n_blocks, BLOCK).transpose(1, 0, 2))
     card = FrameCard(frames)
-    prompt = speech_like(1, 400, seed=3)[0]  # an 8 s prompt
+    prompt = to_int16(speech_like(8.0, seed=99, level_dbm0=-20.0))  # an 8 s prompt
     player = PromptPlayer(N, {"welcome": prompt})
     recorder = Recorder(tmp_path, "mono", slots=N_SEATS)
     rt = Runtime(card, IdleLogic(), VirtualClock(0.0), player, media=True, recorder=recorder)

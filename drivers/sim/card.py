@@ -20,18 +20,22 @@ from appliance.errors import DriverError
 from dsp.dtmf import dtmf_generate
 from dsp.g711 import alaw_decode, alaw_encode
 from dsp.levels import dbm0_to_amplitude
+from dsp.signals import speech_like
+from dsp.tones import to_int16
 
 from ..base import BLOCK, RATE, CardEvent, Digit, OffHook, OnHook, PortInfo, PortKind, Released, Seized
 from .parties import AgentScript, CallerScript, CallerState, PhoneState
 
 UNANSWERED_OFFHOOK_S = 2.0  # an agent who picked up but got nobody puts the phone down again
 PEER_GONE_HANGUP_S = 0.5  # an agent puts the phone down this long after the caller left
+SPEECH_LOOP_S = 4.0  # a talking party repeats this much seeded speech
+N_VOICES = 4
 
 
 class _Source:
     """What one port sends: queued finite sounds, then an optional steady tone."""
 
-    __slots__ = ("clips", "pos", "tone_hz", "tone_amp", "phase")
+    __slots__ = ("clips", "pos", "tone_hz", "tone_amp", "phase", "loop", "loop_pos")
 
     def __init__(self) -> None:
         self.clips: list[np.ndarray] = []
@@ -39,6 +43,8 @@ class _Source:
         self.tone_hz: float | None = None
         self.tone_amp = 0.0
         self.phase = 0.0
+        self.loop: np.ndarray | None = None  # speech repeated for as long as the party talks
+        self.loop_pos = 0
 
     def fill(self, out: np.ndarray, t: np.ndarray) -> None:
         """Write the next block into ``out`` (shape (160,), int16); ``t`` is 0..159 as float."""
@@ -56,10 +62,14 @@ class _Source:
             w = 2 * math.pi * self.tone_hz / RATE
             out[n:] = np.round(self.tone_amp * np.sin(self.phase + w * t[: BLOCK - n])).astype(np.int16)
             self.phase = (self.phase + w * (BLOCK - n)) % (2 * math.pi)
+        elif n < BLOCK and self.loop is not None:
+            idx = (self.loop_pos + np.arange(BLOCK - n)) % self.loop.size
+            out[n:] = self.loop[idx]
+            self.loop_pos = (self.loop_pos + BLOCK - n) % self.loop.size
 
     @property
     def active(self) -> bool:
-        return bool(self.clips) or self.tone_hz is not None
+        return bool(self.clips) or self.tone_hz is not None or self.loop is not None
 
 
 class SimCard:
@@ -115,6 +125,9 @@ class SimCard:
         self._src = [_Source() for _ in self.ports]
         self._rx = np.zeros((len(self.ports), BLOCK), np.int16)
         self._t = np.arange(BLOCK, dtype=np.float64)
+        # a few voices made once (tens of ms each), never in the tick; scaled to each party's level
+        self._voices = [speech_like(SPEECH_LOOP_S, seed=seed * 100 + k, level_dbm0=0.0)
+                        for k in range(N_VOICES)] if media else []
         self._traffic: Iterable[CallerScript] | None = None
         self._next_arrival: CallerScript | None = None
 
@@ -229,11 +242,18 @@ class SimCard:
         src.clips.clear()
         src.pos = 0
         src.tone_hz = None
+        src.loop = None
 
-    def _start_tone(self, port: int, hz: float | None, dbm0: float) -> None:
-        if hz is not None and self.media:
-            src = self._src[port]
+    def _start_sound(self, port: int, hz: float | None, dbm0: float, speech: bool) -> None:
+        """While connected a party sends a steady test tone, or a seeded voice, or nothing."""
+        if not self.media:
+            return
+        src = self._src[port]
+        if hz is not None:
             src.tone_hz, src.tone_amp, src.phase = hz, dbm0_to_amplitude(dbm0), 0.0
+        elif speech:
+            voice = self._voices[int(self.rng.integers(len(self._voices)))]
+            src.loop, src.loop_pos = to_int16(voice * 10.0 ** (dbm0 / 20.0)), 0
 
     # --- commands from the core ---------------------------------------------------------
 
@@ -277,7 +297,7 @@ class SimCard:
     def _phone_bridged(self, ph: PhoneState, peer: int | None) -> None:
         if peer is not None and ph.hook == "off":
             ph.peer = peer
-            self._start_tone(ph.port, ph.agent.tone_hz, ph.agent.tone_dbm0)
+            self._start_sound(ph.port, ph.agent.tone_hz, ph.agent.tone_dbm0, ph.agent.speech)
             talk = ph.agent.draw_talk(self.rng)
             ring_id = ph.rings
             self._at(self._now + talk, lambda: ph.rings == ring_id and self._agent_hangs_up(ph))
@@ -290,7 +310,7 @@ class SimCard:
         if peer is not None and c.connected_at is None:
             c.connected_at = self._now
             c.outcome = "talking"
-            self._start_tone(c.port, c.script.tone_hz, c.script.tone_dbm0)
+            self._start_sound(c.port, c.script.tone_hz, c.script.tone_dbm0, c.script.speech)
             if c.script.talk_s is not None:
                 self._at(self._now + c.script.talk_s, lambda: self._caller_hangs_up(c, "completed"))
 

@@ -26,7 +26,8 @@ class CallerScript:
     patience_s: float = math.inf
     talk_s: float | None = None
     tone_hz: float | None = None  # send a steady test tone while connected
-    tone_dbm0: float = -10.0
+    tone_dbm0: float = -10.0  # level of the tone, or of the speech
+    speech: bool = False  # send seeded speech-like audio while connected (when no tone is set)
     record: bool = False  # keep what the caller hears, for tests
 
 
@@ -54,6 +55,7 @@ class AgentScript:
     talk_s: Callable[[np.random.Generator], float] | float = 60.0
     tone_hz: float | None = None
     tone_dbm0: float = -10.0
+    speech: bool = False
     record: bool = False
 
     def draw_talk(self, rng: np.random.Generator) -> float:

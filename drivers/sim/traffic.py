@@ -26,12 +26,14 @@ def poisson_callers(
     patience_s: float = math.inf,
     digit_delay_s: float = 1.0,
     seed: int = 0,
+    **script: object,
 ) -> Iterator[CallerScript]:
     """Callers arriving as a Poisson process of ``calls_per_hour`` between ``start`` and ``until``.
 
     Each caller presses 1 ``digit_delay_s`` after the box answers and, when
     ``patience_s`` is finite, abandons after an exponentially distributed wait with
-    that mean (the M/M/c+M model behind Erlang A).
+    that mean (the M/M/c+M model behind Erlang A). Other ``CallerScript`` fields
+    (``speech``, ``tone_dbm0``, ...) are passed through to every caller.
     """
     if calls_per_hour <= 0:
         return
@@ -40,5 +42,6 @@ def poisson_callers(
     t = start + float(rng.exponential(mean_gap))
     while t < until:
         patience = float(rng.exponential(patience_s)) if math.isfinite(patience_s) else math.inf
-        yield CallerScript(number=random_number(rng), arrive_at=t, digit_delay_s=digit_delay_s, patience_s=patience)
+        yield CallerScript(number=random_number(rng), arrive_at=t, digit_delay_s=digit_delay_s, patience_s=patience,
+                           **script)
         t += float(rng.exponential(mean_gap))

@@ -15,7 +15,7 @@ from appliance.prompts import PromptLibrary
 from appliance.wavfile import read_alaw_wav
 from drivers.sim import AgentScript, CallerScript, SimCard
 from dsp.g711 import alaw_decode
-from dsp.levels import tone_level_dbm0
+from dsp.levels import rms_dbm0, tone_level_dbm0
 
 EPOCH0 = 1_764_300_000.0  # 2025-11-28 03:20 UTC: virtual time starts here
 TICK = 0.02
@@ -163,3 +163,38 @@ def _close_cores(monkeypatch):
     yield
     for core in made:
         core.close()
+
+
+def test_speech_both_ways_reaches_the_other_side_and_the_recording(tmp_path):
+    agent = AgentScript(ring_delay_s=1.0, talk_s=12.0, speech=True, tone_dbm0=-20.0, record=True)
+    core, card, events = make_core(tmp_path, agent)
+    caller = card.add_caller(CallerScript("13700001111", arrive_at=0.0, digit_delay_s=1.0, speech=True,
+                                          tone_dbm0=-18.0, record=True))
+    core.runtime.run_until(20.0)
+    core.settle()
+    rec = core.journal.calls()[0]
+    heard = card.phones[30].heard_audio()[None, :].astype(np.float64)
+    assert rms_dbm0(heard)[0] == pytest.approx(-18.0, abs=0.5)  # the caller's voice, whole, at its level
+    codes, _ = read_alaw_wav(core.data.root / rec["recording"])
+    mixed = 10 * math.log10(10 ** (-18 / 10) + 10 ** (-20 / 10))  # two independent voices add in power
+    assert rms_dbm0(alaw_decode(codes).astype(np.float64))[0] == pytest.approx(mixed, abs=1.0)
+    # speech during the call is not mistaken for digits: the IVR heard exactly one key
+    digits = [e for e in core.journal.events(rec["call_id"]) if e["type"] == "ivr.digit"]
+    assert len(digits) == 1
+    assert caller.outcome == "completed"
+
+
+def test_agent_state_command_takes_a_seat_out_of_the_rotation(tmp_path):
+    agent = AgentScript(ring_delay_s=1.0, talk_s=5.0)
+    core, card, events = make_core(tmp_path, agent)
+    assert core.agent_state(1, "busy") == {"seat": 1, "state": "busy"}
+    card.add_caller(CallerScript("13700002222", arrive_at=0.0, digit_delay_s=1.0))
+    core.runtime.run_until(1.5)
+    assert [e["data"]["seat"] for e in events if e["event"] == "call.ringing"] == [2]
+    from appliance.control import CommandError
+    with pytest.raises(CommandError) as err:
+        core.agent_state(2, "logged_out")
+    assert (err.value.code, str(err.value)) == ("conflict", "seat 2 is ringing; its state can change after the call")
+    with pytest.raises(CommandError) as err:
+        core.agent_state(9, "busy")
+    assert err.value.code == "not_found"
