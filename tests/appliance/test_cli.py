@@ -190,6 +190,22 @@ def test_demo_answers_calls_and_serves_the_web_page(tmp_path):
         resp, raw = _http(port, "GET", "/api/status", cookie=cookie)
         status = json.loads(raw)
         assert resp.status == 200 and len(status["trunks"]) == 30 and len(status["seats"]) == 6
+        # the browser's event stream relays the core's call events (replayed from the start)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", "/events", headers={"Cookie": cookie, "Last-Event-ID": "0"})
+        stream = conn.getresponse()
+        assert stream.status == 200 and stream.getheader("Content-Type").startswith("text/event-stream")
+        event, block = {}, {}
+        while event.get("event") != "call.offered":
+            line = stream.fp.readline().decode("utf-8").rstrip("\n")
+            if line.startswith(("id: ", "event: ", "data: ")):
+                key, _, value = line.partition(": ")
+                block[key] = value
+            elif not line:  # a blank line ends one event
+                event, block = block, {}
+        conn.close()
+        offered = json.loads(event["data"])
+        assert offered["called"] == "4008001234" and len(offered["caller"]) == 11 and int(event["id"]) >= 1
         out, err = demo.communicate(timeout=90)
     finally:
         if demo.poll() is None:
