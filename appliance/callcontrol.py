@@ -304,9 +304,9 @@ class CallCentre:
         by_id = {c.call_id: c for c in self.calls.values()}
         trunk_state = {"ivr": "ivr", "queued": "queued", "ringing": "queued", "talking": "agent"}
         trunks = []
-        for port in self.trunk_ports:
+        for channel, port in enumerate(self.trunk_ports, 1):
             c = self.calls.get(port)
-            trunks.append({"port": port, "state": trunk_state[c.state] if c else "idle",
+            trunks.append({"port": port, "channel": channel, "state": trunk_state[c.state] if c else "idle",
                            "caller": c.caller if c else None, "call_id": c.call_id if c else None})
         seats = []
         for a in self.acd.agents:

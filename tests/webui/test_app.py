@@ -17,7 +17,7 @@ from webui.auth import ensure_admin
 SNAPSHOT = {
     "time": 1764300000.0,
     "box": {"name": "呼叫中心", "number": "4008001234"},
-    "trunks": [{"port": p, "name": f"E1 1/{p}", "state": "idle", "caller": None, "call_id": None} for p in range(1, 31)],
+    "trunks": [{"port": p - 1, "channel": p, "name": f"E1 1/{p}", "state": "idle", "caller": None, "call_id": None} for p in range(1, 31)],
     "seats": [{"seat": s, "name": f"坐席{s}", "extension": f"80{s}", "state": "available", "caller": None,
                "call_id": None, "since": 1764299000.0} for s in range(1, 7)],
     "queue": [{"call_id": "c7", "caller": "13800138000", "position": 1, "waiting_s": 12.3}],

@@ -43,7 +43,7 @@
     $("box-name").textContent = st.box.name;
     $("box-number").textContent = st.box.number;
     replace($("trunk-grid"), st.trunks.map(function (t) {
-      var c = node("div", "cell " + t.state, t.port);
+      var c = node("div", "cell " + t.state, t.channel);
       c.title = t.name + " - " + stateText(t.state) + (t.caller ? " - " + t.caller : "");
       return c;
     }));
@@ -80,7 +80,10 @@
         return body;
       });
     }).then(function (st) { if (st) { render(st); } })
-      .catch(function (err) { showError(err.message); });
+      .catch(function (err) {
+        // a TypeError is the browser's own network failure, in its own words: say it in ours
+        showError(err instanceof TypeError ? pair(L.labels["web.offline"]) : err.message);
+      });
   }
 
   // a burst of events (a call moving through IVR, queue and seat) costs one reload
