@@ -20,7 +20,7 @@ class Agent:
     since: float = 0.0  # when the current state began
     idle_since: float = 0.0  # when the agent last became free (longest-idle order)
     call_id: str | None = None
-    ring_deadline: float | None = None
+    resume: str | None = None  # state to return to when the phone goes back on hook
     time_in: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def set_state(self, state: str, now: float) -> None:

@@ -151,7 +151,8 @@ class CallCentre:
                 Publish("queue.length", {"length": len(self.acd.queue)}),
                 *self._dispatch(now),
             ]
-        if outcome == "hangup":
+        if outcome == "hangup":  # the goodbye prompt has ended: nothing left to stop
+            call.ivr = None
             return self._end(call, now, "ivr", "system", cause=16)
         return []
 
@@ -192,8 +193,11 @@ class CallCentre:
             return []
         call = next((c for c in self.calls.values() if c.agent is agent), None)
         if agent.state != "ringing" or call is None:
-            # off hook with no call for the seat: the agent is busy until the phone goes down
-            return self._agent_state(agent, "busy", now) if agent.state == "available" else []
+            # off hook with no call for the seat: an available agent is busy until the phone goes down
+            if agent.state != "available":
+                return []
+            agent.resume = "available"
+            return self._agent_state(agent, "busy", now)
         call.state, call.agent_answer, call.deadline = "talking", now, None
         self.counts["answered"] += 1
         data = {"call_id": call.call_id, "seat": agent.seat, "wait_s": round(call.wait_s, 3)}
@@ -218,9 +222,11 @@ class CallCentre:
         if call is not None:
             return self._end(call, now, "answered", "agent", cause=16)
         out: list[Action] = [StopTone(port)]
-        if agent.state in ("busy", "talking"):
-            agent.idle_since = now
-            out += self._agent_state(agent, "available", now)
+        if agent.resume is not None:
+            state, agent.resume = agent.resume, None
+            if state == "available":
+                agent.idle_since = now
+            out += self._agent_state(agent, state, now)
         return out + self._dispatch(now)
 
     def _released(self, port: int, now: float, cause: int) -> list[Action]:
@@ -254,6 +260,7 @@ class CallCentre:
                     agent.idle_since = now
                     out += self._agent_state(agent, "available", now)
                 else:  # the agent hears busy tone until putting the phone down
+                    agent.resume = "available"
                     out += [StartTone(agent.port, "busy"), *self._agent_state(agent, "busy", now)]
         if call.recorded:
             out.append(StopRecording(call.call_id))
@@ -295,6 +302,9 @@ class CallCentre:
             raise ValueError(f"seat {agent.seat} is {agent.state}; its state can change after the call")
         if state == "available" and agent.state != "available":
             agent.idle_since = now
+        if agent.resume is not None:  # still off hook after a call: the new state holds after hang-up
+            agent.resume = state
+            return []
         return self._agent_state(agent, state, now) + self._dispatch(now)
 
     # --- views ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ waits for the disk.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -20,6 +21,8 @@ from dsp.g711 import alaw_encode
 
 from .errors import ApplianceError
 from .wavfile import AlawWavWriter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,7 +80,7 @@ class Recorder:
         take = self.takes.pop(call_id, None)
         if take is None:
             return None
-        self._pending = [f for f in self._pending if not f.done() or f.result()]
+        self._reap()
         self._pending.append(self._closer.submit(take.writer.close))
         return take.relpath, take.writer.duration_s
 
@@ -108,6 +111,16 @@ class Recorder:
         alaw_encode(mix16, out=codes)
         for i, t in enumerate(takes):
             t.writer.write(codes[i : i + 1])
+
+    def _reap(self) -> None:
+        """Forget files already closed; a failed close is logged, never raised into the tick."""
+        still = []
+        for fut in self._pending:
+            if not fut.done():
+                still.append(fut)
+            elif fut.exception() is not None:
+                log.error("closing a recording failed: %s", fut.exception())
+        self._pending = still
 
     def settle(self) -> None:
         """Wait until every stopped recording's file is closed (re-raises a close error)."""

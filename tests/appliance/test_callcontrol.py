@@ -1,0 +1,97 @@
+"""Call control as sans-I/O logic: explicit events and times in, exact actions out."""
+
+from __future__ import annotations
+
+from appliance.acd import Agent
+from appliance.actions import (
+    Answer, Connect, Hangup, LogEvent, Play, PromptDone, Publish, Ring, StartRecording, StartTone, StopPlay,
+    StopRing, StopTone, WriteCall,
+)
+from appliance.callcontrol import CallCentre
+from appliance.ivr import IvrConfig
+from drivers.base import Digit, OffHook, OnHook, Released, Seized
+
+QUEUE = {"name": "default", "ring_timeout_s": 15.0, "max_wait_s": 300.0, "strategy": "longest_idle"}
+
+
+def centre(n_seats=2, **ivr):
+    agents = [Agent(seat=s + 1, port=30 + s, name=f"A{s + 1}", extension=f"80{s + 1}") for s in range(n_seats)]
+    cfg = IvrConfig({"1": "queue", "9": "hangup", "0": "repeat"}, ivr.get("timeout", 5.0), ivr.get("retries", 1))
+    return CallCentre(list(range(30)), agents, cfg, QUEUE, record=True, call_id_prefix="t")
+
+
+def signalling(actions):
+    """The actions that reach the card, switch and players, in order."""
+    return [a for a in actions if not isinstance(a, (LogEvent, Publish, WriteCall))]
+
+
+def test_seizure_answers_and_plays_the_welcome():
+    cc = centre()
+    acts = cc.handle(Seized(3, "13800138000", "4008001234"), 10.0)
+    assert signalling(acts) == [Answer(3), Play(3, "welcome")]
+    assert [a.type for a in acts if isinstance(a, Publish)] == ["call.offered"]
+
+
+def test_digit_queues_and_rings_the_longest_idle_agent():
+    cc = centre()
+    cc.acd.agents[0].idle_since = 5.0  # seat 2 has been idle longer (since 0)
+    cc.handle(Seized(3, "13800138000", "4008001234"), 10.0)
+    acts = cc.handle(Digit(3, "1"), 11.0)
+    assert signalling(acts) == [StopPlay(3), StartTone(3, "ringback"), Ring(31, "13800138000")]
+    acts = cc.handle(OffHook(31), 13.0)
+    assert signalling(acts) == [StopRing(31), StopTone(3), Connect(3, 31), StartRecording("t-000001", 3, 31)]
+
+
+def test_ring_no_answer_moves_to_the_next_agent_and_keeps_the_place_in_queue():
+    cc = centre()
+    cc.handle(Seized(3, "a", "b"), 0.0)
+    cc.handle(Digit(3, "1"), 1.0)
+    cc.handle(Seized(4, "c", "d"), 2.0)
+    cc.handle(Digit(4, "1"), 3.0)  # rings seat 2
+    assert cc.next_deadline() == 16.0  # seat 1 rings out 15 s after 1.0
+    acts = cc.advance(16.0)
+    # seat 1 rang out: the call goes back to the head of the queue, seat 1 is free again and rung at once
+    assert signalling(acts) == [StopRing(30), Ring(30, "a")]
+    assert cc.calls[3].agent.seat == 1 and cc.calls[4].agent.seat == 2
+
+
+def test_invalid_key_then_timeout_ends_in_goodbye_and_clearing():
+    cc = centre(retries=1, timeout=5.0)
+    cc.handle(Seized(0, None, "4008001234"), 0.0)
+    assert signalling(cc.handle(Digit(0, "7"), 1.0)) == [StopPlay(0), Play(0, "invalid")]
+    assert signalling(cc.handle(PromptDone(0), 2.0)) == [Play(0, "welcome")]
+    assert cc.handle(PromptDone(0), 5.0) == []  # prompt over: the digit timer runs
+    assert cc.next_deadline() == 10.0
+    assert signalling(cc.advance(10.0)) == [Play(0, "goodbye")]  # second failure: retries used up
+    acts = cc.handle(PromptDone(0), 12.0)
+    assert signalling(acts) == [StopTone(0), Hangup(0, 16)]
+    record = next(a.record for a in acts if isinstance(a, WriteCall))
+    assert (record["disposition"], record["ended_by"], record["queue"], record["wait_s"]) == ("ivr", "system", None, None)
+    assert cc.calls == {}
+
+
+def test_an_agent_set_busy_stays_busy_after_using_the_phone():
+    cc = centre()
+    agent = cc.acd.agents[0]
+    cc.set_agent_state(agent, "busy", 1.0)
+    cc.handle(OffHook(30), 2.0)
+    cc.handle(OnHook(30), 3.0)
+    assert agent.state == "busy"
+    other = cc.acd.agents[1]
+    cc.handle(OffHook(31), 4.0)  # an available agent lifting the phone is busy until hanging up
+    assert other.state == "busy"
+    cc.handle(OnHook(31), 5.0)
+    assert other.state == "available" and other.idle_since == 5.0
+
+
+def test_caller_leaving_mid_call_leaves_the_agent_on_busy_tone_until_hang_up():
+    cc = centre()
+    cc.handle(Seized(3, "a", "b"), 0.0)
+    cc.handle(Digit(3, "1"), 1.0)
+    cc.handle(OffHook(30), 2.0)
+    acts = cc.handle(Released(3), 30.0)
+    assert StartTone(30, "busy") in acts and cc.acd.agents[0].state == "busy"
+    record = next(a.record for a in acts if isinstance(a, WriteCall))
+    assert (record["talk_s"], record["wait_s"], record["ended_by"]) == (28.0, 1.0, "caller")
+    acts = cc.handle(OnHook(30), 31.0)
+    assert StopTone(30) in acts and cc.acd.agents[0].state == "available"
