@@ -135,9 +135,9 @@ def test_session_expires_after_idle(web):
     app, password, now = web
     login(app, password)
     now[0] += 7 * 3600
-    app.get("/api/status", status=200)
+    assert app.get("/api/status", status=200).json == SNAPSHOT  # use renews the idle timer
     now[0] += 8 * 3600 + 1
-    app.get("/api/status", status=401)
+    assert app.get("/api/status", status=401).json["error"] == "login_required"
 
 
 def test_core_down_gives_503_naming_the_socket(core, web):
