@@ -37,10 +37,9 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def resize_seats(cfg: dict, seats: int) -> dict:
-    raw = {k: v for k, v in cfg.items()}
+    """``cfg`` with ``seats`` seats, named and numbered by the config's defaults."""
+    raw = {k: v for k, v in cfg.items() if k != "seats"}
     raw["card"] = {**cfg["card"], "seats": seats}
-    raw["seats"] = [{"seat": i + 1, "name": messages.text("config.seat_name", n=i + 1),
-                     "extension": f"8{i + 1:02d}"} for i in range(seats)]
     return validate(raw)
 
 
@@ -57,7 +56,7 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float)
 
 
 def cmd_demo(args) -> int:
-    from webui.auth import ensure_admin  # the demo starts the web process, so it may set its login
+    from .users import ensure_admin
 
     data = DataDir.open(args.data_dir or default_data_dir() / "demo", create=True)
     with InstanceLock(data.lock):

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from appliance.datadir import DataDir
 
     from .app import make_app
-    from .auth import ensure_admin
+    from appliance.users import ensure_admin
     from .server import serve
 
     try:

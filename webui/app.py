@@ -14,8 +14,9 @@ import bottle
 from appliance.client import ApiError, ApiUnavailable, ControlClient, subscribe
 from appliance.errors import ProtocolError
 from appliance.messages import LANGS, text
+from appliance.users import check_password
 
-from .auth import Sessions, check_password
+from .auth import Sessions
 
 COOKIE = "cc_session"
 HERE = os.path.dirname(os.path.abspath(__file__))

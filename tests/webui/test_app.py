@@ -12,7 +12,7 @@ import webtest
 from appliance.control import CommandError, ControlServer, EventBus
 from tests.appliance.test_control import Clock, Loop
 from webui.app import COOKIE, make_app
-from webui.auth import ensure_admin
+from appliance.users import ensure_admin
 
 SNAPSHOT = {
     "time": 1764300000.0,

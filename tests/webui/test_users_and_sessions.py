@@ -1,4 +1,4 @@
-"""Password hashing, the first admin password, and sessions."""
+"""Users (appliance.users: scrypt hashes in the config file) and the web process's login sessions."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 
 from appliance.errors import ConfigError
 from appliance.storage import open_db
-from webui.auth import (ALPHABET, Sessions, check_password, ensure_admin, generate_password, hash_password,
-                        verify_password)
+from appliance.users import (ALPHABET, check_password, ensure_admin, generate_password, hash_password,
+                             verify_password)
+from webui.auth import Sessions
 
 
 def test_hash_format_and_value():
