@@ -71,12 +71,6 @@ class Acd:
                 return self.queue.pop(i)
         return None
 
-    def position(self, call_id: str) -> int | None:
-        for i, entry in enumerate(self.queue):
-            if entry.call_id == call_id:
-                return i + 1
-        return None
-
     def pick_agent(self) -> Agent | None:
         """The available agent idle the longest (ties: lowest seat), or None."""
         free = [a for a in self.agents if a.state == "available"]

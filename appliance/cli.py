@@ -137,9 +137,6 @@ def main(argv: list[str] | None = None) -> int:
     except ApplianceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except ValueError as e:  # e.g. a strategy the ACD does not know
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
 

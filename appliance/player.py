@@ -30,9 +30,6 @@ class PromptPlayer:
         self._pos: dict[int, int] = {}
         self._end: dict[int, float] = {}
 
-    def duration(self, name: str) -> float:
-        return self.prompts[name].size / RATE
-
     def play(self, port: int, name: str, now: float) -> None:
         try:
             clip = self.prompts[name]
@@ -44,9 +41,6 @@ class PromptPlayer:
         self._clip.pop(port, None)
         self._pos.pop(port, None)
         self._end.pop(port, None)
-
-    def playing(self, port: int) -> bool:
-        return port in self._end
 
     def next_deadline(self) -> float | None:
         return min(self._end.values()) if self._end else None

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.base import BLOCK, Card, Digit
+from drivers.base import BLOCK, Card, Digit, Released
 from dsp.dtmf import DtmfDetector
 from dsp.g711 import alaw_decode, alaw_encode
 from dsp.tones import CHINA_TONES, ToneGenerator
@@ -37,7 +37,6 @@ class TickStats:
     ticks: int = 0
     late_max_s: float = 0.0  # worst lateness of a real-time tick behind its schedule
     slips: int = 0  # times the loop fell so far behind that it skipped ticks
-    lateness: list = field(default_factory=list)
 
 
 class Runtime:
@@ -86,6 +85,8 @@ class Runtime:
         events += [PromptDone(p) for p in self.player.finished(now)]
         for ev in events:
             self.apply(self.logic.handle(ev, now), now)
+            if type(ev) is Released:  # cleared by the far end: same fresh start as our own Hangup
+                self._idle_port(ev.port)
         self.apply(self.logic.advance(now), now)
         if self.media:
             self._mix()
@@ -184,19 +185,6 @@ class Runtime:
         if self.clock.now() < until:
             self.clock.advance_to(until)
             self.now = until
-
-    async def run_virtual(self, until: float, stop: asyncio.Event | None = None, yield_every: int = 50) -> None:
-        """``run_until`` on an asyncio loop, yielding now and then so the control API stays live."""
-        n = 0
-        while stop is None or not stop.is_set():
-            t = self.next_time()
-            if t > until:
-                break
-            self.clock.advance_to(t)
-            self.step(t)
-            n += 1
-            if n % yield_every == 0:
-                await asyncio.sleep(0)
 
     async def run_realtime(self, stop: asyncio.Event) -> None:
         """Tick every 20 ms against an absolute schedule (start + k * 20 ms): no drift."""

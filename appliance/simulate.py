@@ -19,7 +19,7 @@ import numpy as np
 from drivers.sim import AgentScript, SimCard, poisson_callers
 
 from .clock import VirtualClock
-from .config import DEFAULTS, validate
+from .config import validate
 from .core import Core, render_prompts
 from .datadir import DataDir
 from .prompts import PromptLibrary
@@ -43,12 +43,9 @@ class SimParams:
 
 
 def sim_config(p: SimParams) -> dict:
-    """The default six-seat config resized for ``p`` (validated like any config)."""
-    raw = {k: (dict(v) if isinstance(v, dict) else [dict(s) for s in v]) for k, v in DEFAULTS.items()}
-    raw["card"].update(trunk_channels=p.trunks, seats=p.seats)
-    raw["seats"] = [{"seat": i + 1, "name": f"坐席{i + 1}", "extension": f"8{i + 1:02d}"} for i in range(p.seats)]
-    raw["queue"].update(strategy=p.strategy, max_wait_s=3600)
-    return validate(raw)
+    """The default config resized for ``p``; validation fills in every other key and the seats."""
+    return validate({"card": {"trunk_channels": p.trunks, "seats": p.seats},
+                     "queue": {"strategy": p.strategy, "max_wait_s": 3600}})
 
 
 def metrics(calls: list[dict], agents, end: float, short_abandon_s: float) -> dict:

@@ -42,16 +42,6 @@ class Switch:
         self.m[a, b] = self.m[b, a] = 0.0
         self._any = bool(self.m.any())
 
-    def clear(self, port: int) -> None:
-        """Remove every path into and out of ``port``."""
-        self._check(port)
-        self.m[port, :] = 0.0
-        self.m[:, port] = 0.0
-        self._any = bool(self.m.any())
-
-    def peers(self, port: int) -> list[int]:
-        return [int(p) for p in np.flatnonzero(self.m[port])]
-
     def mix(self, rx: np.ndarray, out: np.ndarray) -> None:
         if self._any:
             np.matmul(self.m, rx, out=out)

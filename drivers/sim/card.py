@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -128,8 +128,6 @@ class SimCard:
         # a few voices made once (tens of ms each), never in the tick; scaled to each party's level
         self._voices = [speech_like(SPEECH_LOOP_S, seed=seed * 100 + k, level_dbm0=0.0)
                         for k in range(N_VOICES)] if media else []
-        self._traffic: Iterable[CallerScript] | None = None
-        self._next_arrival: CallerScript | None = None
 
     # --- scheduling -------------------------------------------------------------------
 
@@ -138,38 +136,38 @@ class SimCard:
 
     def add_caller(self, script: CallerScript) -> CallerState:
         """Schedule one caller; returns the live state a test can inspect."""
-        state = CallerState(script)
-        self.callers.append(state)
+        state = self._new_caller(script)
         self._at(script.arrive_at, lambda: self._arrive(state))
         return state
 
     def set_traffic(self, scripts: Iterable[CallerScript]) -> None:
-        """Feed callers lazily from an iterator ordered by ``arrive_at`` (a Poisson generator)."""
-        self._traffic = iter(scripts)
-        self._next_arrival = next(self._traffic, None)
+        """Feed callers lazily from an iterator ordered by ``arrive_at`` (a Poisson generator).
+
+        Only the next arrival is ever scheduled, so a day of traffic costs no memory up front.
+        """
+        self._schedule_next(iter(scripts))
+
+    def _schedule_next(self, traffic: Iterator[CallerScript]) -> None:
+        script = next(traffic, None)
+        if script is not None:
+            def arrive() -> None:
+                self._arrive(self._new_caller(script))
+                self._schedule_next(traffic)
+            self._at(script.arrive_at, arrive)
+
+    def _new_caller(self, script: CallerScript) -> CallerState:
+        state = CallerState(script)
+        self.callers.append(state)
+        return state
 
     def next_deadline(self) -> float | None:
-        times = [self._heap[0][0]] if self._heap else []
-        if self._next_arrival is not None:
-            times.append(self._next_arrival.arrive_at)
-        return min(times) if times else None
+        return self._heap[0][0] if self._heap else None
 
     def poll(self, now: float) -> list[CardEvent]:
-        while True:
-            due_heap = self._heap and self._heap[0][0] <= now
-            due_arrival = self._next_arrival is not None and self._next_arrival.arrive_at <= now
-            if not (due_heap or due_arrival):
-                break
-            if due_arrival and (not due_heap or self._next_arrival.arrive_at <= self._heap[0][0]):
-                script, self._next_arrival = self._next_arrival, next(self._traffic, None)
-                self._now = max(self._now, script.arrive_at)
-                state = CallerState(script)
-                self.callers.append(state)
-                self._arrive(state)
-            else:
-                when, _, fn = heapq.heappop(self._heap)
-                self._now = max(self._now, when)
-                fn()
+        while self._heap and self._heap[0][0] <= now:
+            when, _, fn = heapq.heappop(self._heap)
+            self._now = max(self._now, when)
+            fn()
         self._now = now
         out, self._out = self._out, []
         return out
@@ -334,4 +332,3 @@ class SimCard:
 
     def close(self) -> None:
         self._heap.clear()
-        self._next_arrival = None

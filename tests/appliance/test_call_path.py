@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from appliance.clock import VirtualClock
-from appliance.config import DEFAULTS, validate
-from appliance.core import Core
+from appliance.config import validate
+from appliance.core import Core, render_prompts
 from appliance.datadir import DataDir
 from appliance.prompts import PromptLibrary
 from appliance.wavfile import read_alaw_wav
@@ -21,15 +21,28 @@ EPOCH0 = 1_764_300_000.0  # 2025-11-28 03:20 UTC: virtual time starts here
 TICK = 0.02
 
 
-def make_core(tmp_path, agent: AgentScript, *, espeak=None, media=True, **cfg_updates):
+@pytest.fixture
+def make_core(tmp_path):
+    """A factory of cores on the simulated card in virtual time; every core is closed after the test."""
+    made = []
+
+    def make(agent: AgentScript, *, media=True, **cfg_updates):
+        core, card, events = _make_core(tmp_path, agent, media=media, **cfg_updates)
+        made.append(core)
+        return core, card, events
+
+    yield make
+    for core in made:
+        core.close()
+
+
+def _make_core(tmp_path, agent: AgentScript, *, media=True, **cfg_updates):
     data = DataDir.open(tmp_path / "data", create=True)
-    cfg = validate({k: (dict(v) if isinstance(v, dict) else list(v)) for k, v in DEFAULTS.items()} | cfg_updates)
+    cfg = validate(cfg_updates)
     clock = VirtualClock(EPOCH0)
     card = SimCard(cfg["card"]["trunk_channels"], cfg["card"]["seats"], agent=agent, media=media, seed=1)
-    prompts = None
-    if espeak is None:  # the beep stands in for speech: the call path does not depend on TTS here
-        from appliance.core import render_prompts
-        prompts = render_prompts(PromptLibrary(data.prompts, espeak=None, warn=lambda m: None), cfg)
+    # the beep stands in for speech: the call path does not depend on TTS here
+    prompts = render_prompts(PromptLibrary(data.prompts, espeak=None, warn=lambda m: None), cfg)
     core = Core(data, cfg, clock, card=card, prompts=prompts, media=media)
     events = []
     core.bus.listen(events.append)
@@ -40,9 +53,9 @@ def kinds(events):
     return [e["event"] for e in events]
 
 
-def test_inbound_call_end_to_end(tmp_path):
+def test_inbound_call_end_to_end(make_core):
     agent = AgentScript(ring_delay_s=3.0, talk_s=20.0, tone_hz=1500.0, tone_dbm0=-13.0, record=True)
-    core, card, events = make_core(tmp_path, agent)
+    core, card, events = make_core(agent)
     caller = card.add_caller(CallerScript("13800138000", arrive_at=1.0, digit_delay_s=1.5,
                                           tone_hz=1000.0, tone_dbm0=-10.0, record=True))
     core.runtime.run_until(40.0)
@@ -98,9 +111,9 @@ def test_inbound_call_end_to_end(tmp_path):
     assert tone_level_dbm0(audio, 1500.0)[0] == pytest.approx(-13.0, abs=0.3)
 
 
-def test_caller_hangs_up_first_and_agent_hears_busy(tmp_path):
+def test_caller_hangs_up_first_and_agent_hears_busy(make_core):
     agent = AgentScript(ring_delay_s=1.0, talk_s=100.0, record=True)
-    core, card, events = make_core(tmp_path, agent)
+    core, card, events = make_core(agent)
     card.add_caller(CallerScript("02088886666", arrive_at=0.5, digit_delay_s=1.0, talk_s=8.0))
     core.runtime.run_until(20.0)
     core.settle()
@@ -118,9 +131,9 @@ def test_caller_hangs_up_first_and_agent_hears_busy(tmp_path):
     assert states == [(1, "ringing"), (1, "talking"), (1, "busy"), (1, "available")]
 
 
-def test_caller_abandons_while_agents_do_not_answer(tmp_path):
+def test_caller_abandons_while_agents_do_not_answer(make_core):
     agent = AgentScript(ring_delay_s=1000.0)
-    core, card, events = make_core(tmp_path, agent, queue={"ring_timeout_s": 5})
+    core, card, events = make_core(agent, queue={"ring_timeout_s": 5})
     caller = card.add_caller(CallerScript(None, arrive_at=0.0, digit_delay_s=1.0, patience_s=12.0))
     core.runtime.run_until(30.0)
     core.settle()
@@ -135,10 +148,10 @@ def test_caller_abandons_while_agents_do_not_answer(tmp_path):
     assert all(a.state == "available" for a in core.logic.acd.agents)
 
 
-def test_event_mode_gives_the_same_call_record(tmp_path):
+def test_event_mode_gives_the_same_call_record(make_core):
     """Without media the digits travel as events; the record matches the media run but for detection delay."""
     agent = AgentScript(ring_delay_s=2.0, talk_s=30.0)
-    core, card, events = make_core(tmp_path, agent, media=False)
+    core, card, events = make_core(agent, media=False)
     card.add_caller(CallerScript("13912345678", arrive_at=2.0, digit_delay_s=1.0))
     core.runtime.run_until(60.0)
     core.settle()
@@ -150,24 +163,10 @@ def test_event_mode_gives_the_same_call_record(tmp_path):
     assert core.runtime.stats.ticks < 20  # stepped from deadline to deadline, not every 20 ms
 
 
-@pytest.fixture(autouse=True)
-def _close_cores(monkeypatch):
-    made = []
-    orig = Core.__init__
 
-    def init(self, *a, **kw):
-        orig(self, *a, **kw)
-        made.append(self)
-
-    monkeypatch.setattr(Core, "__init__", init)
-    yield
-    for core in made:
-        core.close()
-
-
-def test_speech_both_ways_reaches_the_other_side_and_the_recording(tmp_path):
+def test_speech_both_ways_reaches_the_other_side_and_the_recording(make_core):
     agent = AgentScript(ring_delay_s=1.0, talk_s=12.0, speech=True, tone_dbm0=-20.0, record=True)
-    core, card, events = make_core(tmp_path, agent)
+    core, card, events = make_core(agent)
     caller = card.add_caller(CallerScript("13700001111", arrive_at=0.0, digit_delay_s=1.0, speech=True,
                                           tone_dbm0=-18.0, record=True))
     core.runtime.run_until(20.0)
@@ -184,9 +183,9 @@ def test_speech_both_ways_reaches_the_other_side_and_the_recording(tmp_path):
     assert caller.outcome == "completed"
 
 
-def test_agent_state_command_takes_a_seat_out_of_the_rotation(tmp_path):
+def test_agent_state_command_takes_a_seat_out_of_the_rotation(make_core):
     agent = AgentScript(ring_delay_s=1.0, talk_s=5.0)
-    core, card, events = make_core(tmp_path, agent)
+    core, card, events = make_core(agent)
     assert core.agent_state(1, "busy") == {"seat": 1, "state": "busy"}
     card.add_caller(CallerScript("13700002222", arrive_at=0.0, digit_delay_s=1.0))
     core.runtime.run_until(1.5)
