@@ -19,3 +19,7 @@ class ProtocolError(ApplianceError):
 
 class DspError(ApplianceError, ValueError):
     """A signal-processing function got an array of the wrong shape, type or range."""
+
+
+class AudioFileError(DspError, ProtocolError):
+    """An audio file is not a WAV file we can read: both bad DSP input and a broken file format."""

@@ -17,14 +17,12 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
-from dataclasses import dataclass
-
 import numpy as np
+
+from dsp.wavio import WAVE_FORMAT_ALAW, WAVE_FORMAT_PCM, WavInfo, parse_wav  # noqa: F401  (re-exported)
 
 from .errors import ProtocolError
 
-WAVE_FORMAT_PCM = 1
-WAVE_FORMAT_ALAW = 6
 RATE = 8000
 PATCH_EVERY_S = 5.0
 
@@ -144,82 +142,6 @@ class AlawWavWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass(frozen=True)
-class WavInfo:
-    """What ``parse_wav`` found: the fmt fields and the raw bytes of the data chunk."""
-    format_tag: int
-    channels: int
-    rate: int
-    bits: int
-    block_align: int
-    data: bytes
-
-
-def parse_wav(blob: bytes, name: str, *, streaming: bool = False) -> WavInfo:
-    """Parse a RIFF/WAVE file held in memory, any format tag.
-
-    Parameters
-    ----------
-    blob : bytes
-        The whole file.
-    name : str
-        Named in every error message (usually the path).
-    streaming : bool
-        Accept a data chunk whose size field overstates the file (as written by
-        tools streaming to a pipe, e.g. ``espeak-ng --stdout``): the data runs to EOF.
-
-    Raises
-    ------
-    ProtocolError
-        Naming ``name`` and what is wrong.
-    """
-    def bad(msg: str) -> ProtocolError:
-        return ProtocolError(f"{name}: {msg}")
-
-    if len(blob) < 12 or blob[:4] != b"RIFF":
-        raise bad("not a RIFF file")
-    if blob[8:12] != b"WAVE":
-        raise bad(f"RIFF form type {blob[8:12]!r} is not WAVE")
-    riff_end = 8 + struct.unpack_from("<I", blob, 4)[0]
-    limit = len(blob) if streaming else min(riff_end, len(blob))
-    fmt = data = None
-    pos = 12
-    while pos + 8 <= limit:
-        cid, size = struct.unpack_from("<4sI", blob, pos)
-        body = pos + 8
-        label = cid.decode("latin-1").strip()
-        if body + size > limit:
-            if streaming and cid == b"data":
-                size = limit - body
-            else:
-                raise bad(f"{label} chunk truncated: header says {size} bytes, file has {limit - body}")
-        if cid == b"fmt ":
-            if fmt is not None:
-                raise bad("more than one fmt chunk")
-            if size < 16:
-                raise bad(f"fmt chunk is {size} bytes, at least 16 needed")
-            fmt = struct.unpack_from("<HHIIHH", blob, body)
-        elif cid == b"data":
-            if data is not None:
-                raise bad("more than one data chunk")
-            data = blob[body:body + size]
-        pos = body + size + (size & 1)  # chunks are padded to even length
-    if fmt is None:
-        raise bad("fmt chunk missing")
-    if data is None:
-        raise bad("data chunk missing")
-    if not streaming and riff_end > len(blob):
-        raise bad(f"RIFF chunk truncated: header says {riff_end - 8} bytes, file has {len(blob) - 8}")
-    tag, channels, rate, _byte_rate, block_align, bits = fmt
-    if channels < 1:
-        raise bad(f"channel count {channels} is not at least 1")
-    if streaming:
-        data = data[:len(data) - len(data) % max(block_align, 1)]
-    if block_align < 1 or len(data) % block_align:
-        raise bad(f"data length {len(data)} is not a multiple of block align {block_align}")
-    return WavInfo(tag, channels, rate, bits, block_align, data)
 
 
 def read_alaw_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
