@@ -76,6 +76,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
                        choices=("queue", "hangup", "repeat")),
         "digit_timeout_s": Option("float", 5.0, "wait this long for a key", 1, 30, unit="seconds"),
         "retries": Option("int", 2, "replays of the menu after no or a wrong key", 0, 5),
+        "prompt_level_dbm0": Option("float", -16.0, "active speech level of prompts, TTS and imported files",
+                                    -30, -6, unit="dBm0"),
     },
     "recording": {
         "enabled": Option("bool", True, "record every answered call"),

@@ -84,7 +84,8 @@ class Core:
         self.logic = CallCentre(trunks, agents, IvrConfig.from_config(cfg["ivr"]), cfg["queue"],
                                 record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix)
         if prompts is None:
-            prompts = render_prompts(PromptLibrary(data.prompts, lang=cfg["system"]["language"]), cfg)
+            prompts = render_prompts(PromptLibrary(data.prompts, lang=cfg["system"]["language"],
+                                                  level_dbm0=cfg["ivr"]["prompt_level_dbm0"]), cfg)
         self.bus = EventBus(clock.wall)
         self.journal = Journal(data.journal)
         self.recorder = Recorder(data.root, cfg["recording"]["mode"], slots=len(seats)) if media else None

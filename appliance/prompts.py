@@ -1,9 +1,12 @@
-"""Prompts spoken to callers: text rendered by espeak-ng to 8 kHz speech, cached as A-law WAV, and installer-supplied files.
+"""Prompts spoken to callers: text rendered by espeak-ng, and installer-supplied WAV files, as 8 kHz A-law at one level.
 
-Rendering runs a subprocess and takes a good part of a second: the runtime calls
-``PromptLibrary.render`` at start-up or from a worker thread, never in the 20 ms
-tick. A rendered prompt is cached in ``cache_dir`` under a hash of what shaped it,
-so later renders (and restarts) only read a small file.
+Both paths go through ``dsp.prompt_level.prepare_prompt``: mixed to mono,
+resampled to 8 kHz, set to the configured active speech level (``ivr.prompt_level_dbm0``,
+P.56), edges trimmed to 0.1 s, clipping counted. Rendering runs a subprocess and
+takes a good part of a second: the runtime calls ``PromptLibrary.render`` at
+start-up or from a worker thread, never in the 20 ms tick. A rendered prompt is
+cached in ``cache_dir`` under a hash of what shaped it, so later renders (and
+restarts) only read a small file; imported files are kept in ``cache_dir/imported``.
 """
 
 from __future__ import annotations
@@ -20,40 +23,33 @@ import threading
 from typing import Callable
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from dsp.g711 import alaw_decode, alaw_encode
-from dsp.levels import DBM0_RMS, rms_dbm0
+from dsp.prompt_level import DEFAULT_LEVEL_DBM0, PromptReport, prepare_prompt, resample_to
 from dsp.tones import sine, to_int16
+from dsp.wavio import decode_wav, parse_wav, read_wav
 
 from . import messages
-from .errors import ConfigError, ProtocolError
-from .wavfile import WAVE_FORMAT_ALAW, WAVE_FORMAT_PCM, alaw_codes, parse_wav, write_alaw_wav, read_alaw_wav
+from .errors import ConfigError, DspError, ProtocolError
+from .wavfile import read_alaw_wav, write_alaw_wav
 
 log = logging.getLogger(__name__)
 
 RATE = 8000
-RENDER_VERSION = 1          # bump when the processing below changes, so old cache entries are ignored
-TARGET_DBM0 = -20.0         # RMS over the active part of the speech
-PEAK_LIMIT = 32000.0        # below A-law's largest value (32256): normalising never clips
+RENDER_VERSION = 2          # bump when the processing below changes, so old cache entries are ignored
+TARGET_DBM0 = DEFAULT_LEVEL_DBM0  # active speech level (P.56) unless the config says otherwise
+LEVEL_RANGE_DBM0 = (-30.0, -6.0)  # as the config's ivr.prompt_level_dbm0 allows
 EDGE_SILENCE_S = 0.1        # silence kept (or added) before and after the speech
-ACTIVE_BELOW_PEAK_DB = 35.0  # 10 ms frames within this of the loudest one count as speech
+CLIPPED_WARN_FRACTION = 1e-3  # more clipped samples than this is audible: say so in the log
 BEEP_FREQS = (660.0, 880.0)  # neither DTMF nor a call-progress frequency
 BEEP_DBM0 = -16.0
 DEFAULT_ESPEAK = shutil.which("espeak-ng")
 _VOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 def _warn_log(msg: str) -> None:
     log.warning("%s", msg)
-
-
-def _resample(x: np.ndarray, rate: int) -> np.ndarray:
-    """Float samples at ``rate`` -> float samples at 8 kHz (polyphase, e.g. 160/441 from 22,050 Hz)."""
-    if rate == RATE:
-        return x
-    g = math.gcd(RATE, rate)
-    return resample_poly(x, RATE // g, rate // g)
 
 
 def beep(rate: int = RATE) -> np.ndarray:
@@ -74,47 +70,51 @@ def beep(rate: int = RATE) -> np.ndarray:
     return to_int16(np.concatenate(parts))
 
 
-def shape_speech(x: np.ndarray) -> np.ndarray:
-    """Trim silence at both ends to ``EDGE_SILENCE_S`` and normalise the active part to ``TARGET_DBM0``.
+def shape_speech(x: np.ndarray, level_dbm0: float = TARGET_DBM0) -> np.ndarray:
+    """Trim silence at both ends to ``EDGE_SILENCE_S`` and set the active level to ``level_dbm0``.
 
     Parameters
     ----------
     x : ndarray, shape (n,), float64, linear PCM (int16 scale) at 8 kHz
+    level_dbm0 : float, dBm0, P.56 active level of the result
 
     Returns
     -------
-    y : ndarray, shape (m,), float64, peak at most ``PEAK_LIMIT``
+    y : ndarray, shape (m,), float64, the A-law-decoded values (clipped at A-law's range if the gain demands)
 
     Raises
     ------
-    ValueError
+    DspError (a ValueError)
         If ``x`` holds no sound at all.
     """
-    frame = RATE // 100
-    n_frames = x.size // frame
-    if n_frames == 0 or not np.any(x):
-        raise ValueError("the rendered speech is silent")
-    level = rms_dbm0(x[:n_frames * frame].reshape(n_frames, frame))
-    active = level > level.max() - ACTIVE_BELOW_PEAK_DB
-    idx = np.flatnonzero(active)
-    edge = int(EDGE_SILENCE_S * RATE)
-    start, stop = idx[0] * frame, (idx[-1] + 1) * frame
-    y = np.concatenate([np.zeros(max(0, edge - start)), x[max(0, start - edge):stop + edge]])
-    y = np.concatenate([y, np.zeros(max(0, stop + edge - x.size))])
-    speech = x[:n_frames * frame].reshape(n_frames, frame)[active]
-    active_rms = np.sqrt(np.mean(speech ** 2))
-    gain = DBM0_RMS * 10.0 ** (TARGET_DBM0 / 20.0) / active_rms
-    gain = min(gain, PEAK_LIMIT / np.max(np.abs(y)))
-    return y * gain
+    codes, _ = prepare_prompt(np.asarray(x, np.float64), RATE, level_dbm0, margin_s=EDGE_SILENCE_S)
+    return alaw_decode(codes).astype(np.float64)
+
+
+def _check_level(level_dbm0: float) -> float:
+    lo, hi = LEVEL_RANGE_DBM0
+    if isinstance(level_dbm0, bool) or not isinstance(level_dbm0, (int, float)) \
+            or not (math.isfinite(level_dbm0) and lo <= level_dbm0 <= hi):
+        raise ConfigError(f"prompt level {level_dbm0!r} must be a number of dBm0 in {lo:.0f}..{hi:.0f}")
+    return float(level_dbm0)
+
+
+def _log_clipping(what: str, report: PromptReport) -> None:
+    if report.clipped_fraction > CLIPPED_WARN_FRACTION:
+        log.warning("%s: %d samples (%.2f%%) clipped at %.1f dBm0 (gain %+.1f dB); use a recording with "
+                    "less peak-to-average difference", what, report.clipped, 100 * report.clipped_fraction,
+                    report.level_dbm0, report.gain_db)
 
 
 class PromptLibrary:
-    """Renders text prompts with espeak-ng, cached on disk; a beep stands in when espeak-ng is missing.
+    """Renders text prompts with espeak-ng and imports prompt files, all cached on disk as A-law WAV.
+
+    A beep stands in when espeak-ng is missing.
 
     Parameters
     ----------
     cache_dir : str or os.PathLike
-        Folder for cached renders (created if missing).
+        Folder for cached renders (created if missing); imported files go to ``cache_dir/imported``.
     espeak : str or None
         Path of the espeak-ng binary; None means speech is unavailable.
     warn : callable(str)
@@ -126,15 +126,20 @@ class PromptLibrary:
         Language of the warning text ('zh' or 'en').
     timeout_s : float
         Longest an espeak-ng run may take before it counts as failed.
+    level_dbm0 : float
+        Active speech level of every prompt, dBm0, -30..-6 (the config's ``ivr.prompt_level_dbm0``).
     """
 
     def __init__(self, cache_dir: str | os.PathLike, espeak: str | None = DEFAULT_ESPEAK,
                  warn: Callable[[str], None] = _warn_log, speed: int = 150,
-                 lang: str = messages.DEFAULT_LANG, timeout_s: float = 30.0) -> None:
+                 lang: str = messages.DEFAULT_LANG, timeout_s: float = 30.0,
+                 level_dbm0: float = TARGET_DBM0) -> None:
         if not isinstance(speed, int) or not 80 <= speed <= 450:
             raise ConfigError(f"prompt speed {speed!r} must be an integer of words per minute in 80..450")
+        self.level_dbm0 = _check_level(level_dbm0)
         self.cache_dir = os.fspath(cache_dir)
         os.makedirs(self.cache_dir, exist_ok=True)
+        self.imported_dir = os.path.join(self.cache_dir, "imported")
         self.espeak = espeak
         self.speed = speed
         self.timeout_s = timeout_s
@@ -144,8 +149,8 @@ class PromptLibrary:
         self._lock = threading.Lock()
 
     def cache_path(self, text: str, voice: str = "cmn") -> str:
-        """The cache file for ``text`` in ``voice`` at this library's speed."""
-        key = json.dumps([RENDER_VERSION, text, voice, self.speed], ensure_ascii=False)
+        """The cache file for ``text`` in ``voice`` at this library's speed and level."""
+        key = json.dumps([RENDER_VERSION, text, voice, self.speed, self.level_dbm0], ensure_ascii=False)
         return os.path.join(self.cache_dir, hashlib.sha256(key.encode()).hexdigest()[:32] + ".wav")
 
     def render(self, text: str, voice: str = "cmn") -> np.ndarray:
@@ -179,17 +184,77 @@ class PromptLibrary:
                 return alaw_decode(codes[0])
             except (ProtocolError, OSError) as e:
                 log.warning("prompt cache %s is unreadable (%s); rendering again", path, e)
-        pcm = self._speak(text, voice)
-        if pcm is None:
+        speech = self._speak(text, voice)
+        if speech is None:
             self._warn_once()
             return beep()
-        codes = alaw_encode(to_int16(shape_speech(pcm)))
+        try:
+            codes, report = prepare_prompt(speech[0], speech[1], self.level_dbm0, margin_s=EDGE_SILENCE_S)
+        except DspError as e:  # espeak-ng said nothing audible (e.g. only punctuation)
+            log.warning("espeak-ng output for voice %r: %s", voice, e)
+            self._warn_once()
+            return beep()
+        _log_clipping(f"prompt {text[:20]!r}", report)
         write_alaw_wav(path, codes[np.newaxis, :])
         return alaw_decode(codes)
 
     def render_alaw(self, text: str, voice: str = "cmn") -> np.ndarray:
         """Like ``render`` but A-law coded: ndarray, shape (n,), uint8."""
         return alaw_encode(self.render(text, voice))
+
+    def imported_path(self, name: str) -> str:
+        """Where the imported prompt ``name`` lives (a plain name: letters, digits, _ and -, up to 64)."""
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError(f"prompt name {name!r} must be 1..64 letters, digits, _ or -, starting with a letter "
+                              f"or digit")
+        return os.path.join(self.imported_dir, name + ".wav")
+
+    def import_file(self, name: str, path: str | os.PathLike) -> PromptReport:
+        """Import an installer-supplied WAV as prompt ``name``: any rate, mono or stereo, 8/16/24/32-bit
+        PCM, 32/64-bit float, A-law or mu-law; stored as 8 kHz A-law at this library's level.
+
+        An earlier prompt of that name is replaced only once the new one is written
+        whole. Clipping is not avoided by lowering the gain (prompts must match in
+        loudness): it is counted in the report and logged when audible.
+
+        Returns
+        -------
+        report : PromptReport, what the conversion did (levels, gain, clipped samples)
+
+        Raises
+        ------
+        DspError
+            Naming the file and the problem: not a WAV file, truncated, no samples,
+            an unsupported codec, or no sound in it. ``ConfigError`` for a bad ``name``.
+        """
+        dest = self.imported_path(name)
+        src = os.fspath(path)
+        wav = read_wav(src)  # AudioFileError (a DspError) names the file
+        try:
+            codes, report = prepare_prompt(wav.samples, wav.rate, self.level_dbm0, margin_s=EDGE_SILENCE_S)
+        except DspError as e:
+            raise DspError(f"{src}: {str(e).removeprefix('prepare_prompt: ')}") from None
+        _log_clipping(src, report)
+        os.makedirs(self.imported_dir, exist_ok=True)
+        write_alaw_wav(dest, codes[np.newaxis, :])
+        return report
+
+    def load_imported(self, name: str) -> np.ndarray:
+        """The imported prompt ``name``: ndarray, shape (n,), int16, linear PCM at 8 kHz.
+
+        Raises
+        ------
+        ConfigError
+            If no prompt of that name was imported, or its file is damaged.
+        """
+        path = self.imported_path(name)
+        try:
+            codes, _ = read_alaw_wav(path)
+        except FileNotFoundError:
+            raise ConfigError(f"prompt {name!r} has not been imported") from None
+        except (ProtocolError, OSError) as e:
+            raise ConfigError(f"imported prompt {name!r} is unreadable: {e}") from None
+        return alaw_decode(codes[0])
 
     def _warn_once(self) -> None:
         with self._lock:
@@ -198,8 +263,8 @@ class PromptLibrary:
             self._warned = True
         self._warn(self._warning)
 
-    def _speak(self, text: str, voice: str) -> np.ndarray | None:
-        """Run espeak-ng; its speech resampled to 8 kHz as float (int16 scale), or None if it failed."""
+    def _speak(self, text: str, voice: str) -> tuple[np.ndarray, int] | None:
+        """Run espeak-ng; its speech as (samples shape (channels, n) float on the int16 scale, rate), or None."""
         if self.espeak is None:
             return None
         # the leading space keeps a text starting with '-' from being read as an option
@@ -214,52 +279,33 @@ class PromptLibrary:
                         run.stderr.decode(errors="replace").strip())
             return None
         try:
-            info = parse_wav(run.stdout, "espeak-ng output", streaming=True)
-        except ProtocolError as e:
+            name = "espeak-ng output"
+            wav = decode_wav(parse_wav(run.stdout, name, streaming=True), name)
+        except DspError as e:
             log.warning("%s", e)
             return None
-        if info.format_tag != WAVE_FORMAT_PCM or info.bits != 16 or info.channels != 1:
-            log.warning("espeak-ng output is format %d, %d bits, %d channels; expected 16-bit mono PCM",
-                        info.format_tag, info.bits, info.channels)
+        if wav.samples.shape[1] == 0:
+            log.warning("espeak-ng output for voice %r holds no samples", voice)
             return None
-        x = np.frombuffer(info.data, dtype="<i2").astype(np.float64)
-        return _resample(x, info.rate)
+        return wav.samples, wav.rate
 
 
 def load_prompt_file(path: str | os.PathLike) -> np.ndarray:
-    """Load an installer-supplied prompt: A-law WAV (8 kHz) or 16-bit PCM WAV at any rate, mono or stereo.
+    """Load a WAV file as it is (no level change): any rate, mono or stereo, PCM, float, A-law or mu-law.
 
     Returns
     -------
-    x : ndarray, shape (n,), int16, linear PCM at 8 kHz (stereo mixed to mono)
+    x : ndarray, shape (n,), int16, linear PCM at 8 kHz (channels mixed to mono)
 
     Raises
     ------
     ConfigError
         Naming the file and what is wrong with it.
     """
-    name = f"prompt file {os.fspath(path)!r}"
+    name = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            blob = f.read()
-        info = parse_wav(blob, name)
-        if info.format_tag == WAVE_FORMAT_ALAW:
-            chans = alaw_decode(alaw_codes(info, name)).astype(np.float64)
-            rate = info.rate
-        elif info.format_tag == WAVE_FORMAT_PCM and info.bits == 16:
-            if info.channels not in (1, 2) or info.block_align != 2 * info.channels:
-                raise ProtocolError(f"{name}: {info.channels} channels with block align {info.block_align}; "
-                                    f"mono or stereo 16-bit PCM expected")
-            if not 4000 <= info.rate <= 192000:
-                raise ProtocolError(f"{name}: sample rate {info.rate} Hz is outside 4000..192000 Hz")
-            chans = np.frombuffer(info.data, dtype="<i2").reshape(-1, info.channels).T.astype(np.float64)
-            rate = info.rate
-        else:
-            raise ProtocolError(f"{name}: format tag {info.format_tag} with {info.bits} bits is not supported; "
-                                f"use A-law 8 kHz or 16-bit PCM WAV")
-    except ProtocolError as e:
-        raise ConfigError(str(e)) from None
-    except OSError as e:
-        raise ConfigError(f"{name} cannot be read: {e.strerror or e}") from None
-    mono = chans.mean(axis=0)
-    return to_int16(_resample(mono, rate)) if mono.size else np.zeros(0, np.int16)
+        wav = read_wav(name)
+    except DspError as e:
+        msg = str(e)
+        raise ConfigError(f"prompt file {name!r}: {msg.removeprefix(name + ': ')}") from None
+    return to_int16(resample_to(wav.samples.mean(axis=0), wav.rate))

@@ -29,7 +29,7 @@ def test_defaults_are_the_six_seat_box():
         "seats": [{"seat": i, "name": f"坐席{i}", "extension": f"80{i}"} for i in range(1, 7)],
         "queue": {"name": "default", "strategy": "longest_idle", "ring_timeout_s": 15.0, "max_wait_s": 300.0},
         "ivr": {"welcome": "您好，欢迎致电。咨询请按1。", "voice": "cmn", "menu": {"1": "queue"},
-                "digit_timeout_s": 5.0, "retries": 2},
+                "digit_timeout_s": 5.0, "retries": 2, "prompt_level_dbm0": -16.0},
         "recording": {"enabled": True, "mode": "mono"},
         "web": {"listen": "127.0.0.1", "port": 8080},
     }
@@ -81,6 +81,8 @@ def test_seat_items_default_from_their_number():
     ({"ivr": {"retries": 6}}, "ivr.retries: 6 is out of range; allowed 0..5"),
     ({"ivr": {"retries": 2.0}}, "ivr.retries: 2.0 is a number; expected an integer"),
     ({"ivr": {"voice": "yue"}}, "ivr.voice: 'yue' is not allowed; one of cmn, en"),
+    ({"ivr": {"prompt_level_dbm0": -3}}, "ivr.prompt_level_dbm0: -3 is out of range; allowed -30..-6 (dBm0)"),
+    ({"ivr": {"prompt_level_dbm0": "loud"}}, "ivr.prompt_level_dbm0: 'loud' is a string; expected a number"),
     ({"card": {"seats": True}}, "card.seats: True is a boolean; expected an integer"),
     ({"card": {"seats": 25}}, "card.seats: 25 is out of range; allowed 1..24"),
     ({"card": {"trunk_channels": 0}}, "card.trunk_channels: 0 is out of range; allowed 1..31"),

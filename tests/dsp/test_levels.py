@@ -1,4 +1,4 @@
-"""dBm0 levels: the G.711 reference point, whole-signal levels and the level of one tone among others."""
+"""dBm0 levels: the G.711 reference point, whole-signal levels, one tone among others, the P.56 active level."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from appliance.errors import DspError
-from dsp.levels import DBM0_PEAK, FLOOR_DBM0, dbm0_to_amplitude, rms_dbm0, tone_level_dbm0
+from dsp.levels import DBM0_PEAK, FLOOR_DBM0, active_level_dbm0, dbm0_to_amplitude, rms_dbm0, tone_level_dbm0
 
 
 def _sine(freq, peak, n, rate=8000, phase=0.3):
@@ -72,3 +72,61 @@ def test_tone_level_silence_and_errors():
         rms_dbm0(np.zeros((2, 2, 2)))
     with pytest.raises(DspError, match="expected an int or float ndarray, got complex128"):
         rms_dbm0(np.zeros(4, complex))
+
+
+# -- active speech level (ITU-T P.56 method B) ------------------------------------------------
+
+def _p56_reference(x: np.ndarray, rate: int) -> float:
+    """P.56 method B as the ITU's sv56 runs it, sample by sample (the thresholds vectorised); dBm0."""
+    g = np.exp(-1.0 / (0.03 * rate))
+    hang_max = int(0.2 * rate + 0.5)
+    c = 2.0 ** np.arange(16)
+    a = np.zeros(16)
+    hang = np.full(16, hang_max)
+    p = q = 0.0
+    for v in np.abs(x):
+        p = g * p + (1 - g) * v
+        q = g * q + (1 - g) * p
+        hit = q >= c
+        counted = hit | (hang < hang_max)
+        a += counted
+        hang = np.where(hit, 0, np.where(counted, hang + 1, hang))
+    a_db = 10 * np.log10(np.sum(x * x) / a[a > 0])
+    delta = a_db - 20 * np.log10(c[a > 0])
+    j = np.flatnonzero(delta <= 15.9)[0]
+    f = (delta[j - 1] - 15.9) / (delta[j - 1] - delta[j])
+    return a_db[j - 1] + f * (a_db[j] - a_db[j - 1]) - 20 * np.log10(DBM0_PEAK / np.sqrt(2))
+
+
+def test_active_level_agrees_with_the_sample_by_sample_p56_loop():
+    from dsp.signals import speech_like
+    x = np.concatenate([np.zeros(2000), speech_like(1.0, seed=5, level_dbm0=-22.0), np.zeros(3000)])
+    lv, act = active_level_dbm0(x)
+    assert lv[0] == pytest.approx(_p56_reference(x, 8000), abs=1e-9)
+    assert 0.4 < act[0] < 0.8
+
+
+def test_active_level_ignores_pauses_and_scales_exactly():
+    rng = np.random.default_rng(11)
+    burst = rng.standard_normal(8000) * DBM0_PEAK / np.sqrt(2) * 10 ** (-25 / 20)  # 1 s at -25 dBm0
+    talk = np.concatenate([burst, np.zeros(8000), burst, np.zeros(8000)])  # half the time silent
+    lv, act = active_level_dbm0(np.stack([talk, 2.0 * talk, np.zeros_like(talk)]))
+    burst_dbm0 = rms_dbm0(burst)[0]
+    assert rms_dbm0(talk)[0] == pytest.approx(burst_dbm0 - 3.01, abs=0.01)  # the plain mean is 3 dB low
+    # P.56 counts 0.2 s of hangover and the envelope's decay after each burst: activity 0.64, not 0.5
+    assert burst_dbm0 - 1.2 < lv[0] < burst_dbm0
+    assert 0.55 < act[0] < 0.7
+    # thresholds are powers of two: twice the amplitude moves every count one threshold up, exactly 6.02 dB
+    assert lv[1] - lv[0] == pytest.approx(20 * np.log10(2.0), abs=1e-9)
+    assert lv[2] == FLOOR_DBM0 and act[2] == 0.0
+
+
+def test_active_level_of_a_steady_tone_is_its_rms_level():
+    x = np.rint(_sine(1000, dbm0_to_amplitude(-16.0), 16000)).astype(np.int16)
+    lv, act = active_level_dbm0(x)
+    assert -16.0 < lv[0] < -15.9  # 2 s; the envelope's rise at the start is the only inactive part
+    assert act[0] > 0.98
+    lv44, _ = active_level_dbm0(_sine(1000, dbm0_to_amplitude(-16.0), 88200, rate=44100), rate=44100)
+    assert -16.0 < lv44[0] < -15.9
+    with pytest.raises(DspError, match="rate must be >= 1000 samples per second, got 10"):
+        active_level_dbm0(x, rate=10)
