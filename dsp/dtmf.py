@@ -8,7 +8,7 @@ from appliance.errors import DspError
 from dsp.levels import DBM0_RMS
 from dsp.tones import sine, to_int16
 
-__all__ = ["DTMF_FREQS", "DTMF_KEYS", "DtmfDetector", "dtmf_digit", "dtmf_generate", "detect_digits"]
+__all__ = ["DTMF_FREQS", "DTMF_KEYS", "DtmfDetector", "dtmf_digit", "dtmf_generate", "dtmf_events", "detect_digits"]
 
 DTMF_FREQS = {"low": (697.0, 770.0, 852.0, 941.0), "high": (1209.0, 1336.0, 1477.0, 1633.0)}
 DTMF_KEYS = "123A456B789C*0#D"  # row-major: key = DTMF_KEYS[4 * low_index + high_index]
@@ -17,7 +17,10 @@ _ROWCOL = {k: (i // 4, i % 4) for i, k in enumerate(DTMF_KEYS)}
 
 def dtmf_digit(digit: str, level_dbm0: float = -10.0, duration_s: float = 0.1,
                rate: int = 8000, twist_db: float = 0.0) -> np.ndarray:
-    """One DTMF key: low tone at ``level_dbm0``, high tone at ``level_dbm0 + twist_db``.
+    """One DTMF key: low tone at ``level_dbm0``, high tone ``twist_db`` below it.
+
+    ``twist_db`` is Q.24's twist: positive is *normal* twist (high group weaker,
+    as a long line leaves it), negative *reverse* twist (high group stronger).
 
     Returns
     -------
@@ -31,14 +34,14 @@ def dtmf_digit(digit: str, level_dbm0: float = -10.0, duration_s: float = 0.1,
         raise DspError(f"duration_s must be >= 0 s, got {duration_s!r}")
     n = int(round(duration_s * rate))
     freqs = (DTMF_FREQS["low"][row], DTMF_FREQS["high"][col])
-    return to_int16(sine(freqs, (level_dbm0, level_dbm0 + twist_db), n, rate))
+    return to_int16(sine(freqs, (level_dbm0, level_dbm0 - twist_db), n, rate))
 
 
 def dtmf_generate(digits: str, level_dbm0: float = -10.0, on_s: float = 0.1, off_s: float = 0.1,
                   twist_db: float = 0.0, rate: int = 8000) -> np.ndarray:
     """A string of DTMF keys, each ``on_s`` of tone followed by ``off_s`` of silence.
 
-    ``twist_db`` is the high group's level minus the low group's, dB (positive = normal twist).
+    ``twist_db`` is the low group's level minus the high group's, dB (positive = normal twist).
 
     Returns
     -------
@@ -57,21 +60,31 @@ def dtmf_generate(digits: str, level_dbm0: float = -10.0, on_s: float = 0.1, off
 
 
 class DtmfDetector:
-    """Streaming DTMF receiver for many channels at once.
+    """Streaming DTMF receiver (Q.24) for many channels at once.
 
-    Each 10 ms sub-block of every channel gets one matrix product against
-    rectangular-window cos/sin bases at the 8 DTMF frequencies. A sub-block is a
-    *hit* for a key when: the strongest low and strongest high tones are each
-    above ``MIN_TONE_DBM0``; each beats the runner-up of its group by
-    ``GROUP_MARGIN_DB``; the high minus low level is within -``REVERSE_TWIST_DB``
-    .. +``NORMAL_TWIST_DB``; the two tones carry ``MIN_TONE_FRACTION`` of the
-    sub-block's energy (rejects speech, music, noise, and sub-blocks the tone
-    only partly fills); and, when the previous sub-block was a hit for the same
-    key, the phase advance of each tone between them puts its frequency within
-    ``FREQ_TOL`` of nominal. A key is reported (key-down) after ``HOLD``
-    consecutive hits (30 ms: a 40 ms tone always gives 3 full sub-blocks, a
-    20 ms tone at most 2), and only if the channel has seen ``GAP``
-    consecutive sub-blocks without a hit since its last key.
+    Every 10 ms the receiver looks at the last 20 ms of each channel through a
+    Hann window: one matrix product gives the window's spectrum at the 8 DTMF
+    frequencies and at the DFT bins of the DTMF band, 600-1750 Hz. The Hann window keeps dial tone (350-450 Hz) and
+    other out-of-band signals from leaking into the DTMF frequencies, and
+    measuring against in-band energy only leaves most of any white noise out.
+
+    A window is a *hit* for a key when:
+
+    * the strongest low and strongest high tones are each above ``MIN_TONE_DBM0``
+      and beat the runner-up of their group by ``GROUP_MARGIN_DB``;
+    * the twist is within ``NORMAL_TWIST_DB`` (high group weaker) and
+      ``REVERSE_TWIST_DB`` (high group stronger);
+    * the two tones carry ``MIN_BAND_FRACTION`` of the window's in-band energy
+      (rejects speech, music and noise);
+    * each tone is as strong as in the window 10 ms earlier, within ``STEADY_DB``
+      (the tone fills both windows at least 56%: rejects the edges of bursts), and
+      its phase advance since then puts its frequency within ``FREQ_TOL`` of
+      nominal.
+
+    A key goes down after ``HOLD`` consecutive hits of the same key (a 40 ms tone
+    always gives 2, a 20 ms tone at most 1) if the channel has had ``GAP``
+    consecutive windows without a hit since its last key (a 40 ms pause always
+    gives 5, a 10 ms break in a tone at most 3).
 
     Parameters
     ----------
@@ -81,13 +94,19 @@ class DtmfDetector:
     """
 
     MIN_TONE_DBM0 = -36.0
-    GROUP_MARGIN_DB = 4.0
-    NORMAL_TWIST_DB = 8.0
-    REVERSE_TWIST_DB = 4.0
-    MIN_TONE_FRACTION = 0.75
-    FREQ_TOL = 0.025
-    HOLD = 3
-    GAP = 3
+    GROUP_MARGIN_DB = 6.0
+    NORMAL_TWIST_DB = 8.5
+    REVERSE_TWIST_DB = 4.5
+    MIN_BAND_FRACTION = 0.8
+    MIN_FULL_FRACTION = 0.6
+    DIAL_HZ = (350.0, 445.0)
+    HARMONIC_DB = 10.0
+    RESIDUAL_DB = -5.5
+    STEADY_DB = 4.0
+    FREQ_TOL = 0.02
+    BAND_HZ = (600.0, 1750.0)
+    HOLD = 2
+    GAP = 4
 
     def __init__(self, n_channels: int, block: int = 160, rate: int = 8000):
         n_channels, block, rate = int(n_channels), int(block), int(rate)
@@ -99,38 +118,122 @@ class DtmfDetector:
         if block < sub or block % sub:
             raise DspError(f"block must be a positive multiple of {sub} samples (10 ms), got {block}")
         self.n_channels, self.block, self.rate, self._sub = n_channels, block, rate, sub
-        self._n_sub = block // sub
+        S = self._n_sub = block // sub
+        win = 2 * sub
+        hann = np.hanning(win + 2)[1:-1]  # no zero end points
+        k = np.arange(win)[:, None]
         freqs = np.array(DTMF_FREQS["low"] + DTMF_FREQS["high"])
         w = 2.0 * np.pi * freqs / rate
-        k = np.arange(sub)[:, None]
-        # interleaved (cos, -sin) columns: the product viewed as complex128 is sum x e^{-jwk}
-        basis = np.empty((sub, 16))
-        basis[:, 0::2] = np.cos(w * k)
-        basis[:, 1::2] = -np.sin(w * k)
-        self._basis = basis
-        self._rot = np.exp(-1j * w * sub)  # nominal phase advance over one sub-block, removed
+        # columns 0-15: the DTMF frequencies, interleaved (cos, -sin) so that the product viewed
+        # as complex is sum h x e^{-jwk}; then (cos, sin) pairs at the window's DFT bins in BAND_HZ
+        bins = np.arange(int(np.ceil(self.BAND_HZ[0] * win / rate)), int(self.BAND_HZ[1] * win / rate) + 1)
+        wb = 2.0 * np.pi * bins / win
+        wd = 2.0 * np.pi * np.array(self.DIAL_HZ) / rate
+        nd = 2 * len(self.DIAL_HZ)
+        basis = np.empty((win, 24 + nd + 2 * bins.size))
+        basis[:, 0:16:2] = np.cos(w * k)
+        basis[:, 1:16:2] = -np.sin(w * k)
+        # second harmonics of the high group (the low group's fall next to high-group tones)
+        basis[:, 16:24:2] = np.cos(2 * w[4:] * k)
+        basis[:, 17:24:2] = -np.sin(2 * w[4:] * k)
+        # dial tone: a weighted least-squares fit of its sines (weights h^2, like the windowed energy);
+        # the energy it explains is b' G^-1 b with b the h^2-weighted correlations
+        dial = np.empty((win, nd))
+        dial[:, 0::2] = np.cos(wd * k)
+        dial[:, 1::2] = np.sin(wd * k)
+        basis[:, 24:24 + nd] = hann[:, None] * dial  # times h again below: weights h^2
+        basis[:, 24 + nd::2] = np.cos(wb * k)
+        basis[:, 25 + nd::2] = np.sin(wb * k)
+        basis *= hann[:, None]
+        self._tone_basis = np.ascontiguousarray(basis[:, :16])  # every window
+        self._check_basis = np.ascontiguousarray(basis[:, 16:])  # only windows that pass the first tests
+        self._dial_ginv = np.linalg.inv(dial.T @ (hann[:, None] ** 2 * dial))
+        self._nd = nd
+        self._hann2 = hann ** 2
+        # a sine's |coef|^2 is (A sum(h) / 2)^2 and its windowed energy sum(h^2 x^2) is A^2 sum(h^2) / 2
+        self._full_scale = 2.0 * (hann ** 2).sum() / hann.sum() ** 2
+        # a sine's in-band DFT bins sum to (A^2 / 4) win sum(h^2) (Parseval): this scale makes its fraction 1
+        self._band_scale = (hann.sum() ** 2) / (win * (hann ** 2).sum())
+        self._rot = np.exp(-1j * w * sub)  # nominal phase advance over one hop, removed
         self._cos_tol = np.cos(2.0 * np.pi * self.FREQ_TOL * freqs * sub / rate)
-        # energies are sums of squares over a sub-block; a tone's is A^2 sub / 2
-        self._min_energy = sub * DBM0_RMS**2 * 10.0 ** (self.MIN_TONE_DBM0 / 10.0)
-        self._twist_hi = 10.0 ** (self.NORMAL_TWIST_DB / 10.0)
-        self._twist_lo = 10.0 ** (-self.REVERSE_TWIST_DB / 10.0)
+        amp = DBM0_RMS * np.sqrt(2.0) * 10.0 ** (self.MIN_TONE_DBM0 / 20.0)
+        self._min_energy = (amp * hann.sum() / 2.0) ** 2
+        self._twist_normal = 10.0 ** (self.NORMAL_TWIST_DB / 10.0)
+        self._twist_reverse = 10.0 ** (self.REVERSE_TWIST_DB / 10.0)
         self._margin = 10.0 ** (self.GROUP_MARGIN_DB / 10.0)
-        S = self._n_sub
-        self._xf = np.zeros((n_channels, block))
-        self._prod = np.zeros((n_channels * S, 16))
-        self._coef = np.zeros((n_channels, S + 1, 16))  # slot 0: last sub-block of the previous call
-        self._etot = np.zeros((n_channels, S))
-        self._rows8 = np.arange(n_channels * S) * 8  # row starts in a flat (C * S, 8) array
-        self._prev_key = np.full(n_channels, -1, np.int64)  # hit key of the last sub-block, -1 none
-        self._run = np.zeros(n_channels, np.int64)  # consecutive hits of _prev_key
-        self._miss = np.full(n_channels, self.GAP, np.int64)  # consecutive sub-blocks without a hit
-        self._armed = np.ones(n_channels, bool)  # may report the next key
+        self._harmonic = 10.0 ** (self.HARMONIC_DB / 10.0)
+        self._residual = 10.0 ** (-self.RESIDUAL_DB / 10.0)
+        # each tone's Hann main lobe (+-2 bins) among the band's bins: where its energy lands whatever
+        # its offset, so the residual outside both lobes is what else is in the band
+        self._lobes = (np.abs(bins[None, :] * rate / win - freqs[:, None]) <= 2.0 * rate / win).astype(float)
+        self._steady = 10.0 ** (self.STEADY_DB / 10.0)
+        C = n_channels
+        self._buf = np.zeros((C, (S + 1) * sub))  # the previous call's last sub-block, then this call's
+        # window s of channel c is buf[c, s * sub : s * sub + win]; copied into _frames, since a
+        # contiguous matrix product is twice as fast as one over the overlapping view
+        self._windows = np.lib.stride_tricks.as_strided(self._buf, (C, S, win), (self._buf.strides[0], sub * 8, 8))
+        self._frames = np.zeros((C, S, win))
+        self._frames2d = self._frames.reshape(C * S, win)
+        self._tone_prod = np.zeros((C * S, 16))
+        self._coef = np.zeros((C, S + 1, 16))  # DTMF coefficients per window; slot 0: previous call's last
+        self._sq = np.zeros((C, S + 1, 16))
+        self._e_all = np.zeros((C, S + 1, 8))
+        self._logs = np.zeros((C, S + 1, 8))  # log10 energies, each group sorted ascending
+        # window s sees 16 values: the window before (sorted low group, sorted high group), then itself
+        self._pairs = np.lib.stride_tricks.as_strided(self._logs, (C, S, 16), (self._logs.strides[0], 8 * 8, 8))
+        self._slack_m, self._slack_b = self._slack_matrix()
+        self._key = np.full((C, S), -1, np.int64)
+        self._prev_key = np.full(C, -1, np.int64)  # hit key of the last window, -1 none
+        self._run = np.zeros(C, np.int64)  # consecutive hits of _prev_key
+        self._miss = np.full(C, self.GAP, np.int64)  # consecutive windows without a hit
+        self._armed = np.ones(C, bool)  # may report the next key
+        self._idle = True  # every channel armed with no run: a call without hits changes nothing
+
+    def _slack_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """(M, b) so that ``v @ M + b >= 0`` holds for every first test of a window.
+
+        ``v`` is 16 log10 energies: the window before (low group sorted ascending, then high),
+        then the window itself; index 11 is the strongest low tone now, 10 the runner-up,
+        15 and 14 the same for the high group, 3 and 7 the strongest tones before.
+        """
+        rows = []  # (coefficients by index, constant)
+        m, st = self.GROUP_MARGIN_DB / 10.0, self.STEADY_DB / 10.0
+        rows.append(({11: 1, 10: -1}, -m))
+        rows.append(({15: 1, 14: -1}, -m))
+        rows.append(({11: -1, 3: 1}, st))
+        rows.append(({11: 1, 3: -1}, st))
+        rows.append(({15: -1, 7: 1}, st))
+        rows.append(({15: 1, 7: -1}, st))
+        lmin = np.log10(self._min_energy)
+        rows.append(({11: 1}, -lmin))
+        rows.append(({15: 1}, -lmin))
+        rows.append(({11: -1, 15: 1}, self.NORMAL_TWIST_DB / 10.0))  # low above high by at most this
+        rows.append(({15: -1, 11: 1}, self.REVERSE_TWIST_DB / 10.0))
+        M = np.zeros((16, len(rows)))
+        b = np.zeros(len(rows))
+        for j, (coefs, const) in enumerate(rows):
+            for i, v in coefs.items():
+                M[i, j] = v
+            b[j] = const
+        return M, b
+
+    @property
+    def window_keys(self) -> np.ndarray:
+        """Key index hit by each 10 ms window of the last ``process`` call, -1 for none.
+
+        Window ``s`` ends at the end of the call's ``s``-th 10 ms sub-block and spans 20 ms.
+        Read-only view, shape (n_channels, block // (rate // 100)), int64.
+        """
+        v = self._key.view()
+        v.flags.writeable = False
+        return v
 
     def reset(self, ch: int) -> None:
         """Forget channel ``ch``'s history (a call ended)."""
         if not 0 <= int(ch) < self.n_channels:
             raise DspError(f"channel must be in 0..{self.n_channels - 1}, got {ch!r}")
         ch = int(ch)
+        self._buf[ch] = 0.0
         self._coef[ch] = 0.0
         self._prev_key[ch] = -1
         self._run[ch] = 0
@@ -154,56 +257,150 @@ class DtmfDetector:
         if x.shape != (self.n_channels, self.block):
             raise DspError(f"DtmfDetector.process: expected shape {(self.n_channels, self.block)}, got {x.shape}")
         C, S, N = self.n_channels, self._n_sub, self._sub
-        np.copyto(self._xf, x, casting="unsafe")
-        xs = self._xf.reshape(C * S, N)
-        np.matmul(xs, self._basis, out=self._prod)
-        np.einsum("ij,ij->i", xs, xs, out=self._etot.reshape(C * S))
+        buf = self._buf
+        buf[:, :N] = buf[:, S * N:]
+        np.copyto(buf[:, N:], x, casting="unsafe")
         coef = self._coef
-        coef[:, 1:, :] = self._prod.reshape(C, S, 16)
-        z = coef.view(np.complex128)  # shape (C, S + 1, 8)
-        energy = (z.real**2 + z.imag**2)[:, 1:, :] * (2.0 / N)  # (C, S, 8), sum of squares per tone
-        # per-sub-block phase advance relative to nominal; cos of it, for the frequency test
-        adv = z[:, 1:, :] * np.conj(z[:, :-1, :]) * self._rot
-        cos_adv = adv.real / np.maximum(np.abs(adv), 1e-30)
-        freq_ok = cos_adv >= self._cos_tol  # (C, S, 8)
+        coef[:, 0] = coef[:, S]
+        np.copyto(self._frames, self._windows)
+        np.matmul(self._frames2d, self._tone_basis, out=self._tone_prod)
+        coef[:, 1:] = self._tone_prod.reshape(C, S, 16)
+        sq = np.multiply(coef, coef, out=self._sq)
+        e_all = np.add(sq[:, :, 0::2], sq[:, :, 1::2], out=self._e_all)  # (C, S + 1, 8), slot 0 the window before
+        # first tests, on every window at once: the group margin, steadiness since the window
+        # before, level and twist are all linear in the sorted log energies of the two windows, so
+        # one small matrix product gives every test's slack (>= 0 passes)
+        logs = self._logs
+        np.maximum(e_all, 1e-30, out=logs)
+        np.log10(logs, out=logs)
+        logs.reshape(C, S + 1, 2, 4).sort(axis=3)
+        slack = np.matmul(self._pairs, self._slack_m)
+        slack += self._slack_b
+        cand = (slack.min(axis=2) >= 0.0).reshape(C * S).nonzero()[0]
+        key = self._key
+        key.fill(-1)
+        if not cand.size:
+            return self._count(None)
+        energy = e_all[:, 1:].reshape(C * S, 2, 4)[cand]
+        best = energy.max(axis=2)
+        self._check(cand, np.argmax(energy, axis=2), best[:, 0], best[:, 1])
+        return self._count(key)
 
-        e2 = energy.reshape(C * S, 8)
-        low_sorted = np.sort(e2[:, :4], axis=1)
-        high_sorted = np.sort(e2[:, 4:], axis=1)
-        el, el2 = low_sorted[:, 3], low_sorted[:, 2]
-        eh, eh2 = high_sorted[:, 3], high_sorted[:, 2]
-        bl = np.argmax(e2[:, :4], axis=1)
-        bh = np.argmax(e2[:, 4:], axis=1)
+    def _check(self, cand: np.ndarray, arg: np.ndarray, el: np.ndarray, eh: np.ndarray) -> None:
+        """The remaining tests for the windows ``cand`` (flat indices c * S + s) that passed the first ones.
+
+        Cheap ones first (each chosen tone steady and on frequency since the window before), then the
+        spectrum around them, only for the windows still left.
+        """
+        S = self._n_sub
+        c, s = np.divmod(cand, S)
+        tone = arg + (0, 4)  # (n, 2): indices of the low and the high tone
+        z = self._coef.view(np.complex128)  # (C, S + 1, 8)
+        z_now = z[c[:, None], s[:, None] + 1, tone]
+        z_prev = z[c[:, None], s[:, None], tone]
+        adv = z_now * np.conj(z_prev) * self._rot[tone]
+        e_prev = z_prev.real ** 2 + z_prev.imag ** 2
+        e_now = np.stack([el, eh], axis=1)
+        ok = ((adv.real >= self._cos_tol[tone] * np.abs(adv))
+              & (e_prev * self._steady >= e_now) & (e_now * self._steady >= e_prev)).all(axis=1)
+        if not ok.any():
+            return
+        cand, c, s, arg, tone, el, eh = cand[ok], c[ok], s[ok], arg[ok], tone[ok], el[ok], eh[ok]
+        fr = self._frames[c, s]  # (n, win) copies of the few windows left
+        extra = fr @ self._check_basis
+        harm = extra[:, :8].reshape(-1, 4, 2)
+        e_harm = np.einsum("rkj,rkj->rk", harm, harm)[np.arange(cand.size), arg[:, 1]]
+        nd = self._nd
+        dialc = extra[:, 8:8 + nd]
+        bandc = extra[:, 8 + nd:]
+        pw = bandc[:, 0::2] ** 2 + bandc[:, 1::2] ** 2  # (n, bins) in-band DFT power
+        lobe_l = np.einsum("rk,rk->r", pw, self._lobes[tone[:, 0]])
+        lobe_h = np.einsum("rk,rk->r", pw, self._lobes[tone[:, 1]])
+        total = pw.sum(axis=1)
+        full = (fr * fr) @ self._hann2 - np.einsum("rk,kl,rl->r", dialc, self._dial_ginv, dialc)
+        tones = el + eh
         hit = (
-            (el >= self._min_energy) & (eh >= self._min_energy)
-            & (el >= self._margin * el2) & (eh >= self._margin * eh2)
-            & (eh <= self._twist_hi * el) & (eh >= self._twist_lo * el)
-            & (el + eh >= self.MIN_TONE_FRACTION * self._etot.reshape(C * S))
+            (tones >= self.MIN_BAND_FRACTION * self._band_scale * total)
+            & ((total - lobe_l - lobe_h) * self._residual <= np.minimum(lobe_l, lobe_h))
+            & (tones * self._full_scale >= self.MIN_FULL_FRACTION * full)
+            & (e_harm * self._harmonic <= eh)
         )
-        fok = freq_ok.reshape(C * S * 8)
-        rows = self._rows8
-        phase_ok = (fok[rows + bl] & fok[rows + 4 + bh]).reshape(C, S)
-        key = np.where(hit, 4 * bl + bh, -1).reshape(C, S)
+        self._key.reshape(-1)[cand[hit]] = 4 * arg[hit, 0] + arg[hit, 1]
 
-        events = []
+    def _count(self, key: np.ndarray | None) -> list[tuple[int, str]]:
+        """Advance every channel's hit run and gap count over this call's windows (``key`` None: no hits);
+        return the keys that went down."""
+        S = self._n_sub
         prev_key, run, miss, armed = self._prev_key, self._run, self._miss, self._armed
+        if key is None or not (key >= 0).any():  # the usual case: no window anywhere looked like a key
+            if self._idle:  # and nothing pending from before: all armed, no runs
+                return []
+            run.fill(0)
+            miss += S
+            armed |= miss >= self.GAP
+            prev_key.fill(-1)
+            self._idle = bool(armed.all())
+            return []
+        self._idle = False
+        events = []
         for s in range(S):
             k = key[:, s]
-            same = (k >= 0) & (k == prev_key)
-            # a continuing hit must also pass the frequency test; if not, the run starts over
-            run[:] = np.where(same & phase_ok[:, s], run + 1, np.where(k >= 0, 1, 0))
+            run[:] = np.where(k >= 0, np.where(k == prev_key, run + 1, 1), 0)
             miss[:] = np.where(k >= 0, 0, miss + 1)
             armed |= miss >= self.GAP
-            fire = armed & (k >= 0) & (run >= self.HOLD)
+            fire = armed & (run >= self.HOLD)
             if fire.any():
                 chans = np.flatnonzero(fire)
                 events.extend((int(c), DTMF_KEYS[int(k[c])]) for c in chans)
                 armed[chans] = False
             prev_key[:] = k
-        coef[:, 0, :] = coef[:, S, :]
         if S > 1 and len(events) > 1:
             events.sort(key=lambda e: e[0])  # stable: one channel's keys stay in time order
         return events
+
+
+def dtmf_events(x: np.ndarray, rate: int = 8000) -> list[tuple[str, float, float]]:
+    """Every DTMF key in one signal with when it started and ended.
+
+    The start is the beginning of the first 20 ms window the tone filled (the
+    window before the first hit), the end the end of the last hit window: both
+    within 10 ms of the tone's edges.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples,) or (1, n_samples), int16 or float, linear PCM on the int16 scale
+    rate : int, samples per second
+
+    Returns
+    -------
+    events : list of (key, start_s, end_s)
+    """
+    if not isinstance(x, np.ndarray) or not (x.ndim == 1 or (x.ndim == 2 and x.shape[0] == 1)):
+        got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
+        raise DspError(f"dtmf events: expected shape (n_samples,) or (1, n_samples), got {got}")
+    sub = rate // 100
+    block = 2 * sub
+    n_blocks = -(-x.size // block) + 1  # one block of silence after, so a key at the very end closes
+    padded = np.zeros((1, n_blocks * block), np.float64)
+    padded[0, :x.size] = x.reshape(-1)
+    det = DtmfDetector(1, block, rate)
+    events: list[list] = []
+    run_start = None  # window index where the current run of the same key began
+    last_key, last_hit = -1, -1
+    for i in range(n_blocks):
+        fired = det.process(padded[:, i * block:(i + 1) * block])
+        for s, k in enumerate(det.window_keys[0]):
+            w = 2 * i + s  # window w spans samples (w - 1) * sub .. (w + 1) * sub
+            if k >= 0:
+                if k != last_key or w - last_hit > det.GAP:
+                    run_start = w
+                last_key, last_hit = int(k), w
+                if events and events[-1][0] == DTMF_KEYS[k] and events[-1][3] == run_start:
+                    events[-1][2] = (w + 1) * sub / rate
+            if fired and s == det._n_sub - 1:
+                for _, key in fired:
+                    events.append([key, max(run_start - 2, 0) * sub / rate, (last_hit + 1) * sub / rate, run_start])
+    return [(k, round(a, 3), round(b, 3)) for k, a, b, _ in events]
 
 
 def detect_digits(x: np.ndarray, rate: int = 8000) -> str:
@@ -218,13 +415,42 @@ def detect_digits(x: np.ndarray, rate: int = 8000) -> str:
     -------
     keys : str
     """
-    if not isinstance(x, np.ndarray) or not (x.ndim == 1 or (x.ndim == 2 and x.shape[0] == 1)):
-        got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
-        raise DspError(f"detect_digits: expected shape (n_samples,) or (1, n_samples), got {got}")
-    x = x.reshape(1, -1)
-    block = 2 * (rate // 100)
-    n_blocks = -(-x.shape[1] // block)
-    padded = np.zeros((1, n_blocks * block), np.float64)
-    padded[:, : x.shape[1]] = x
-    det = DtmfDetector(1, block, rate)
-    return "".join(k for i in range(n_blocks) for _, k in det.process(padded[:, i * block:(i + 1) * block]))
+    return "".join(k for k, _, _ in dtmf_events(x, rate))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dsp.dtmf FILE.wav`` lists the keys; ``--generate DIGITS -o OUT.wav`` writes them."""
+    import argparse
+    import sys
+
+    from dsp.wavio import read_wav_8k, write_wav
+
+    ap = argparse.ArgumentParser(prog="python -m dsp.dtmf",
+                                 description="Find DTMF keys in an 8 kHz WAV (16-bit or A-law), or generate them.")
+    ap.add_argument("file", nargs="?", help="WAV file to read: prints 'KEY START_S END_S' per key")
+    ap.add_argument("--generate", metavar="DIGITS", help="keys to generate (0-9 * # A-D)")
+    ap.add_argument("-o", "--output", metavar="OUT.wav", help="where --generate writes 16-bit PCM")
+    ap.add_argument("--level", type=float, default=-10.0, help="dBm0 of each tone (default -10)")
+    ap.add_argument("--on", type=float, default=100.0, help="tone duration, ms (default 100)")
+    ap.add_argument("--off", type=float, default=100.0, help="pause after each key, ms (default 100)")
+    ap.add_argument("--twist", type=float, default=0.0, help="dB the high tone is below the low one")
+    args = ap.parse_args(argv)
+    try:
+        if args.generate is not None:
+            if not args.output or args.file:
+                ap.error("--generate needs -o OUT.wav and no input file")
+            write_wav(args.output, dtmf_generate(args.generate, args.level, args.on / 1000.0, args.off / 1000.0,
+                                                 args.twist))
+            return 0
+        if not args.file:
+            ap.error("give a WAV file to read, or --generate DIGITS -o OUT.wav")
+        for key, start, end in dtmf_events(read_wav_8k(args.file)):
+            print(f"{key} {start:.2f} {end:.2f}")
+        return 0
+    except DspError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,6 +10,8 @@ preallocated arrays.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from appliance.errors import DspError
@@ -69,8 +71,23 @@ ALAW_DECODE = _alaw_decode_table()
 ULAW_DECODE = _ulaw_decode_table()
 ALAW_ENCODE = _alaw_encode_table()
 ULAW_ENCODE = _ulaw_encode_table()
-for _t in (ALAW_DECODE, ULAW_DECODE, ALAW_ENCODE, ULAW_ENCODE):
-    _t.flags.writeable = False
+
+
+def _pair_table(table: np.ndarray) -> np.ndarray:
+    """Decode table for two codes at once: index = the two code bytes read as one little-endian uint16."""
+    t = table.view(np.uint16).astype(np.uint32)
+    v = np.arange(65536, dtype=np.uint32)
+    return (t[v >> 8] << 16) | t[v & 0xFF]
+
+
+# numpy's take converts every index to intp first: decoding pairs halves that work, which makes
+# a whole tick faster than audioop's C loop (little-endian hosts; others use the byte table)
+_PAIRS = sys.byteorder == "little"
+ALAW_DECODE_PAIRS = _pair_table(ALAW_DECODE) if _PAIRS else None
+ULAW_DECODE_PAIRS = _pair_table(ULAW_DECODE) if _PAIRS else None
+for _t in (ALAW_DECODE, ULAW_DECODE, ALAW_ENCODE, ULAW_ENCODE, ALAW_DECODE_PAIRS, ULAW_DECODE_PAIRS):
+    if _t is not None:
+        _t.flags.writeable = False
 
 
 def _check(arr, dtype, name: str, out) -> None:
@@ -87,6 +104,16 @@ def _check(arr, dtype, name: str, out) -> None:
 def _lookup(table: np.ndarray, idx: np.ndarray, out):
     # mode="clip" skips numpy's bounds check and its buffering of out; the index range is full anyway
     return np.take(table, idx, out=out, mode="clip")
+
+
+def _decode(table: np.ndarray, pairs: np.ndarray | None, codes: np.ndarray, out):
+    if pairs is not None and codes.flags.c_contiguous and codes.ndim and codes.shape[-1] % 2 == 0 \
+            and (out is None or out.flags.c_contiguous):
+        if out is None:
+            out = np.empty(codes.shape, np.int16)
+        np.take(pairs, codes.view(np.uint16), out=out.view(np.uint32), mode="clip")
+        return out
+    return _lookup(table, codes, out)
 
 
 def alaw_encode(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -118,7 +145,7 @@ def alaw_decode(codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     x : ndarray, same shape, int16, linear PCM (13-bit A-law values << 3, |x| <= 32256)
     """
     _check(codes, np.uint8, "alaw_decode", out)
-    return _lookup(ALAW_DECODE, codes, out)
+    return _decode(ALAW_DECODE, ALAW_DECODE_PAIRS, codes, out)
 
 
 def ulaw_encode(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -150,4 +177,4 @@ def ulaw_decode(codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     x : ndarray, same shape, int16, linear PCM (14-bit u-law values << 2, |x| <= 32124)
     """
     _check(codes, np.uint8, "ulaw_decode", out)
-    return _lookup(ULAW_DECODE, codes, out)
+    return _decode(ULAW_DECODE, ULAW_DECODE_PAIRS, codes, out)

@@ -83,9 +83,9 @@ def require_spandsp():
 
 
 def dtmf_tx(digits: str, level_dbm0: int = -10, twist_db: int = 0, on_ms: int = 100, off_ms: int = 100) -> np.ndarray:
-    """spandsp's DTMF generator: ``digits`` at ``level_dbm0`` (low tone), int16 at 8 kHz.
+    """spandsp's DTMF generator: ``digits`` with the low tone at ``level_dbm0``, int16 at 8 kHz.
 
-    spandsp's ``twist`` is low minus high tone level in dB (the high group weaker by that much).
+    spandsp's ``twist`` puts the high tone at ``level_dbm0 + twist_db`` (checked by measurement).
     """
     ffi, lib = require_spandsp()
     s = lib.dtmf_tx_init(ffi.NULL)
