@@ -45,6 +45,13 @@ def spandsp(trials: np.ndarray) -> list[str]:
     return [spandsp_detect(row, twist_db=8, reverse_twist_db=4) for row in trials]
 
 
+def spandsp_dialtone_filter(trials: np.ndarray) -> list[str]:
+    """spandsp's receiver with its dial-tone filter on (its option for digits dialled over dial tone)."""
+    from tests.peers.spandsp import spandsp_detect
+
+    return [spandsp_detect(row, twist_db=8, reverse_twist_db=4, filter_dialtone=True) for row in trials]
+
+
 def key_freqs(key: str) -> tuple[float, float]:
     i = DTMF_KEYS.index(key)
     return DTMF_FREQS["low"][i // 4], DTMF_FREQS["high"][i % 4]

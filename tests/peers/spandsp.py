@@ -112,11 +112,13 @@ def dtmf_tx(digits: str, level_dbm0: int = -10, twist_db: int = 0, on_ms: int = 
 class DtmfRx:
     """spandsp's DTMF receiver for one channel; ``process`` feeds int16 audio, ``digits`` collects keys."""
 
-    def __init__(self, twist_db: int = 8, reverse_twist_db: int = 4, threshold_dbm0: int = -99):
+    def __init__(self, twist_db: int = 8, reverse_twist_db: int = 4, threshold_dbm0: int = -99,
+                 filter_dialtone: bool = False):
         self.ffi, self.lib = require_spandsp()
         self._s = self.lib.dtmf_rx_init(self.ffi.NULL, self.ffi.NULL, self.ffi.NULL)
-        # threshold -99 keeps spandsp's own default (about -26 dBm0 per tone)
-        self.lib.dtmf_rx_parms(self._s, 0, int(twist_db), int(reverse_twist_db), int(threshold_dbm0))
+        # threshold -99 keeps spandsp's own default; filter_dialtone turns on its notch for 350/440 Hz
+        self.lib.dtmf_rx_parms(self._s, int(filter_dialtone), int(twist_db), int(reverse_twist_db),
+                               int(threshold_dbm0))
         self._buf = self.ffi.new("char[]", 129)
         self.digits = ""
 
