@@ -1,62 +1,14 @@
-"""DTMF (Q.23) generation and a streaming, all-channels-at-once DTMF receiver."""
+"""The streaming, all-channels-at-once DTMF receiver (ITU-T Q.24)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from appliance.errors import DspError
+from dsp.dtmf.generator import DTMF_FREQS, DTMF_KEYS
 from dsp.levels import DBM0_RMS
-from dsp.tones import sine, to_int16
 
-__all__ = ["DTMF_FREQS", "DTMF_KEYS", "DtmfDetector", "dtmf_digit", "dtmf_generate", "dtmf_events", "detect_digits"]
-
-DTMF_FREQS = {"low": (697.0, 770.0, 852.0, 941.0), "high": (1209.0, 1336.0, 1477.0, 1633.0)}
-DTMF_KEYS = "123A456B789C*0#D"  # row-major: key = DTMF_KEYS[4 * low_index + high_index]
-_ROWCOL = {k: (i // 4, i % 4) for i, k in enumerate(DTMF_KEYS)}
-
-
-def dtmf_digit(digit: str, level_dbm0: float = -10.0, duration_s: float = 0.1,
-               rate: int = 8000, twist_db: float = 0.0) -> np.ndarray:
-    """One DTMF key: low tone at ``level_dbm0``, high tone ``twist_db`` below it.
-
-    ``twist_db`` is Q.24's twist: positive is *normal* twist (high group weaker,
-    as a long line leaves it), negative *reverse* twist (high group stronger).
-
-    Returns
-    -------
-    x : ndarray, shape (round(duration_s * rate),), int16
-    """
-    key = str(digit).upper()
-    if len(key) != 1 or key not in _ROWCOL:
-        raise DspError(f"DTMF digit must be one of 0-9 * # A-D, got {digit!r}")
-    row, col = _ROWCOL[key]
-    if not np.isfinite(duration_s) or duration_s < 0:
-        raise DspError(f"duration_s must be >= 0 s, got {duration_s!r}")
-    n = int(round(duration_s * rate))
-    freqs = (DTMF_FREQS["low"][row], DTMF_FREQS["high"][col])
-    return to_int16(sine(freqs, (level_dbm0, level_dbm0 - twist_db), n, rate))
-
-
-def dtmf_generate(digits: str, level_dbm0: float = -10.0, on_s: float = 0.1, off_s: float = 0.1,
-                  twist_db: float = 0.0, rate: int = 8000) -> np.ndarray:
-    """A string of DTMF keys, each ``on_s`` of tone followed by ``off_s`` of silence.
-
-    ``twist_db`` is the low group's level minus the high group's, dB (positive = normal twist).
-
-    Returns
-    -------
-    x : ndarray, shape (len(digits) * (round(on_s * rate) + round(off_s * rate)),), int16
-    """
-    for i, ch in enumerate(digits):
-        if ch.upper() not in _ROWCOL:
-            raise DspError(f"DTMF string {digits!r} has {ch!r} at position {i}; allowed: 0-9 * # A-D")
-    if not np.isfinite(off_s) or off_s < 0:
-        raise DspError(f"off_s must be >= 0 s, got {off_s!r}")
-    gap = np.zeros(int(round(off_s * rate)), np.int16)
-    parts = []
-    for ch in digits:
-        parts += [dtmf_digit(ch, level_dbm0, on_s, rate, twist_db), gap]
-    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+__all__ = ["DtmfDetector"]
 
 
 class DtmfDetector:
@@ -357,100 +309,3 @@ class DtmfDetector:
         if S > 1 and len(events) > 1:
             events.sort(key=lambda e: e[0])  # stable: one channel's keys stay in time order
         return events
-
-
-def dtmf_events(x: np.ndarray, rate: int = 8000) -> list[tuple[str, float, float]]:
-    """Every DTMF key in one signal with when it started and ended.
-
-    The start is the beginning of the first 20 ms window the tone filled (the
-    window before the first hit), the end the end of the last hit window: both
-    within 10 ms of the tone's edges.
-
-    Parameters
-    ----------
-    x : ndarray, shape (n_samples,) or (1, n_samples), int16 or float, linear PCM on the int16 scale
-    rate : int, samples per second
-
-    Returns
-    -------
-    events : list of (key, start_s, end_s)
-    """
-    if not isinstance(x, np.ndarray) or not (x.ndim == 1 or (x.ndim == 2 and x.shape[0] == 1)):
-        got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
-        raise DspError(f"dtmf events: expected shape (n_samples,) or (1, n_samples), got {got}")
-    sub = rate // 100
-    block = 2 * sub
-    n_blocks = -(-x.size // block) + 1  # one block of silence after, so a key at the very end closes
-    padded = np.zeros((1, n_blocks * block), np.float64)
-    padded[0, :x.size] = x.reshape(-1)
-    det = DtmfDetector(1, block, rate)
-    events: list[list] = []
-    run_start = None  # window index where the current run of the same key began
-    last_key, last_hit = -1, -1
-    for i in range(n_blocks):
-        fired = det.process(padded[:, i * block:(i + 1) * block])
-        for s, k in enumerate(det.window_keys[0]):
-            w = 2 * i + s  # window w spans samples (w - 1) * sub .. (w + 1) * sub
-            if k >= 0:
-                if k != last_key or w - last_hit > det.GAP:
-                    run_start = w
-                last_key, last_hit = int(k), w
-                if events and events[-1][0] == DTMF_KEYS[k] and events[-1][3] == run_start:
-                    events[-1][2] = (w + 1) * sub / rate
-            if fired and s == det._n_sub - 1:
-                for _, key in fired:
-                    events.append([key, max(run_start - 2, 0) * sub / rate, (last_hit + 1) * sub / rate, run_start])
-    return [(k, round(a, 3), round(b, 3)) for k, a, b, _ in events]
-
-
-def detect_digits(x: np.ndarray, rate: int = 8000) -> str:
-    """All DTMF keys in one signal, in order.
-
-    Parameters
-    ----------
-    x : ndarray, shape (n_samples,) or (1, n_samples), int16 or float, linear PCM on the int16 scale
-    rate : int, samples per second
-
-    Returns
-    -------
-    keys : str
-    """
-    return "".join(k for k, _, _ in dtmf_events(x, rate))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m dsp.dtmf FILE.wav`` lists the keys; ``--generate DIGITS -o OUT.wav`` writes them."""
-    import argparse
-    import sys
-
-    from dsp.wavio import read_wav_8k, write_wav
-
-    ap = argparse.ArgumentParser(prog="python -m dsp.dtmf",
-                                 description="Find DTMF keys in an 8 kHz WAV (16-bit or A-law), or generate them.")
-    ap.add_argument("file", nargs="?", help="WAV file to read: prints 'KEY START_S END_S' per key")
-    ap.add_argument("--generate", metavar="DIGITS", help="keys to generate (0-9 * # A-D)")
-    ap.add_argument("-o", "--output", metavar="OUT.wav", help="where --generate writes 16-bit PCM")
-    ap.add_argument("--level", type=float, default=-10.0, help="dBm0 of each tone (default -10)")
-    ap.add_argument("--on", type=float, default=100.0, help="tone duration, ms (default 100)")
-    ap.add_argument("--off", type=float, default=100.0, help="pause after each key, ms (default 100)")
-    ap.add_argument("--twist", type=float, default=0.0, help="dB the high tone is below the low one")
-    args = ap.parse_args(argv)
-    try:
-        if args.generate is not None:
-            if not args.output or args.file:
-                ap.error("--generate needs -o OUT.wav and no input file")
-            write_wav(args.output, dtmf_generate(args.generate, args.level, args.on / 1000.0, args.off / 1000.0,
-                                                 args.twist))
-            return 0
-        if not args.file:
-            ap.error("give a WAV file to read, or --generate DIGITS -o OUT.wav")
-        for key, start, end in dtmf_events(read_wav_8k(args.file)):
-            print(f"{key} {start:.2f} {end:.2f}")
-        return 0
-    except DspError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
