@@ -19,7 +19,7 @@ import struct
 import tempfile
 import numpy as np
 
-from dsp.wavio import WAVE_FORMAT_ALAW, WAVE_FORMAT_PCM, WavInfo, parse_wav  # noqa: F401  (re-exported)
+from dsp.wavio import WAVE_FORMAT_ALAW, WavInfo, parse_wav  # noqa: F401  (WavInfo, parse_wav re-exported)
 
 from .errors import ProtocolError
 
