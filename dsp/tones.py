@@ -1,44 +1,27 @@
-"""Tone generation: sines at dBm0 levels, cadenced call-progress tones (China plan), noise, a streaming generator."""
+"""Tone generation: sines at dBm0 levels, cadenced call-progress tones, noise, a streaming generator.
+
+Tone plans (``ToneSpec``, ``CHINA_TONES``, ``PLANS``) live in ``dsp.toneplans``;
+the detector in ``dsp.progress``. ``python -m dsp.tones FILE.wav [--plan cn|us]``
+lists the call-progress tones in a recording and the outbound-call outcome.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
 from typing import Sequence
 
 import numpy as np
 
 from appliance.errors import DspError
 from dsp.levels import DBM0_RMS, dbm0_to_amplitude
+from dsp.toneplans import CHINA_TONES, PLANS, ToneSpec
 
 __all__ = [
     "ToneSpec", "CHINA_TONES", "ToneGenerator", "MAX_FREQS",
-    "sine", "tone", "cadence", "noise", "to_int16",
+    "sine", "tone", "cadence", "tone_signal", "noise", "to_int16", "main",
 ]
 
 MAX_FREQS = 4  # frequencies one ToneGenerator channel can sum
-
-
-@dataclass(frozen=True)
-class ToneSpec:
-    """A call-progress tone: frequencies (Hz), cadence as (on, off) seconds repeated, level (dBm0).
-
-    An empty ``on_off`` means continuous.
-    """
-
-    freqs: tuple[float, ...]
-    on_off: tuple[tuple[float, float], ...] = ()
-    level_dbm0: float = -10.0
-
-
-# China tone plan (YD/T; see REFERENCE.md), 450 Hz at -10 dBm0.
-CHINA_TONES: dict[str, ToneSpec] = {
-    "dial": ToneSpec((450.0,)),
-    "ringback": ToneSpec((450.0,), ((1.0, 4.0),)),
-    "busy": ToneSpec((450.0,), ((0.35, 0.35),)),
-    "congestion": ToneSpec((450.0,), ((0.7, 0.7),)),
-    "vacant": ToneSpec((450.0,), ((0.1, 0.1),) * 3 + ((0.4, 0.4),)),
-    "call_waiting": ToneSpec((450.0,), ((0.4, 4.0),)),
-}
 
 
 def _freqs(freqs, rate: int) -> np.ndarray:
@@ -127,6 +110,35 @@ def cadence(freqs, level_dbm0, on_off_s, total_s: float, rate: int = 8000) -> np
     mask = _cadence_mask(on_off_s, rate)
     if mask is not None:
         x *= np.resize(mask, n)
+    return to_int16(x)
+
+
+def tone_signal(spec: ToneSpec, total_s: float, level_dbm0: float | None = None, rate: int = 8000) -> np.ndarray:
+    """A plan's tone as it sounds on the line, cycle after cycle from its start, for ``total_s``.
+
+    Same samples as ``cadence`` for a one-frequency-set tone; with ``spec.on_freqs``
+    (SIT) each on period sounds its own frequencies, each with its own
+    oscillator running from the start of the signal.
+
+    Parameters
+    ----------
+    spec : ToneSpec
+    total_s : float, seconds
+    level_dbm0 : float, dBm0 of each sine; None for ``spec.level_dbm0``
+    rate : int, samples per second
+
+    Returns
+    -------
+    x : ndarray, shape (round(total_s * rate),), int16
+    """
+    level = spec.level_dbm0 if level_dbm0 is None else level_dbm0
+    if not spec.on_freqs:
+        return cadence(spec.freqs, level, spec.on_off, total_s, rate)
+    n = _n_samples(total_s, rate, "total_s")
+    x = np.zeros(n)
+    for i, freqs in enumerate(spec.on_freqs):  # gate each step's oscillator with its own slot of the cycle
+        only = [(on, off) if j == i else (0.0, on + off) for j, (on, off) in enumerate(spec.on_off)]
+        x += sine(freqs, level, n, rate) * np.resize(_cadence_mask(only, rate), n)
     return to_int16(x)
 
 
@@ -253,3 +265,34 @@ class ToneGenerator:
         out += blk
         ph += self._omega * self.block
         np.mod(ph, 2.0 * np.pi, out=ph)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dsp.tones FILE.wav [--plan cn|us]``: one ``TONE START_S END_S`` line per tone, then the outcome.
+
+    Exit status 0, or 2 with the error on stderr for a file that is not 8 kHz mono audio.
+    """
+    import argparse
+
+    from dsp.progress import detect_progress  # the detector builds on this module
+    from dsp.wavio import read_wav_8k
+
+    ap = argparse.ArgumentParser(prog="python -m dsp.tones", description="List the call-progress tones in a "
+                                 "recording (8 kHz mono WAV, 16-bit PCM or A-law) and the outbound-call outcome.")
+    ap.add_argument("file", help="WAV file")
+    ap.add_argument("--plan", choices=sorted(PLANS), default="cn", help="tone plan (default: cn)")
+    args = ap.parse_args(argv)
+    try:
+        x = read_wav_8k(args.file)
+        tones, outcome = detect_progress(x, args.plan)
+    except (DspError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for name, start, end in tones:
+        print(f"{name} {start:.2f} {end:.2f}")
+    print(f"outcome: {outcome}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

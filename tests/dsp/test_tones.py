@@ -1,4 +1,4 @@
-"""Tone generation: levels, China cadences sample by sample, noise, and the streaming ToneGenerator."""
+"""Tone generation: levels, cadences sample by sample, tone plans as data, noise, and the streaming ToneGenerator."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 
 from appliance.errors import DspError
 from dsp.levels import DBM0_PEAK, rms_dbm0, tone_level_dbm0
-from dsp.tones import CHINA_TONES, ToneGenerator, cadence, noise, sine, to_int16, tone
+from dsp.toneplans import PLANS, TonePlan, ToneSpec, get_plan
+from dsp.tones import CHINA_TONES, ToneGenerator, cadence, noise, sine, to_int16, tone, tone_signal
 
 
 def _gate(pairs, n, rate=8000):
@@ -42,6 +43,56 @@ def test_china_tone_plan():
     assert CHINA_TONES["congestion"].on_off == ((0.7, 0.7),)
     assert CHINA_TONES["vacant"].on_off == ((0.1, 0.1),) * 3 + ((0.4, 0.4),)
     assert all(spec.level_dbm0 == -10.0 and spec.freqs == (450.0,) for spec in CHINA_TONES.values())
+
+
+def test_plans_as_data():
+    cn, us = PLANS["cn"], PLANS["us"]
+    assert get_plan("cn") is cn and get_plan(us) is us and cn.freq_tol_hz == 25.0 and us.freq_tol_hz == 10.0
+    assert {k: cn.tones[k] for k in CHINA_TONES} == CHINA_TONES
+    assert list(cn.tones) == list(CHINA_TONES) + ["sit", "cng", "ced"]
+    assert us.tones["dial"] == ToneSpec((350.0, 440.0), (), -13.0)
+    assert us.tones["ringback"] == ToneSpec((440.0, 480.0), ((2.0, 4.0),), -19.0)
+    assert us.tones["busy"] == ToneSpec((480.0, 620.0), ((0.5, 0.5),), -24.0)
+    assert us.tones["congestion"] == ToneSpec((480.0, 620.0), ((0.25, 0.25),), -24.0)  # reorder
+    for plan in (cn, us):
+        assert plan.tones["sit"].on_freqs == ((950.0,), (1400.0,), (1800.0,))
+        assert plan.tones["sit"].on_off == ((0.33, 0.0), (0.33, 0.0), (0.33, 1.0))
+        assert plan.tones["cng"] == ToneSpec((1100.0,), ((0.5, 3.0),), -12.0)
+        assert plan.tones["ced"] == ToneSpec((2100.0,), (), -12.0)
+
+
+def test_tone_spec_segments():
+    assert CHINA_TONES["dial"].segments() == (((450.0,), np.inf),)
+    assert CHINA_TONES["busy"].segments() == (((450.0,), 0.35), ((), 0.35))
+    assert PLANS["cn"].tones["sit"].segments() == (((950.0,), 0.33), ((1400.0,), 0.33), ((1800.0,), 0.33), ((), 1.0))
+    assert len(CHINA_TONES["vacant"].segments()) == 8
+
+
+def test_tone_plan_errors_name_the_bad_value():
+    with pytest.raises(DspError, match=r"tone plan must be one of cn, us, got 'de'"):
+        get_plan("de")
+    with pytest.raises(DspError, match=r"one frequency tuple per \(on, off\) pair \(2\), got 1"):
+        ToneSpec((950.0, 1400.0), ((0.3, 0.0), (0.3, 1.0)), -24.0, ((950.0,),))
+    with pytest.raises(DspError, match=r"on_off must be \(on > 0, off >= 0\) pairs of seconds, got \(0.0, 0.1\)"):
+        ToneSpec((450.0,), ((0.0, 0.1),))
+    assert isinstance(PLANS["us"], TonePlan)
+
+
+def test_tone_signal_plays_each_sit_step_at_its_own_frequency():
+    sit = PLANS["us"].tones["sit"]
+    x = tone_signal(sit, 4.0)
+    assert x.dtype == np.int16 and x.shape == (32000,)
+    for i, f in enumerate((950.0, 1400.0, 1800.0)):
+        step = x[i * 2640:(i + 1) * 2640]
+        assert tone_level_dbm0(step, f)[0] == pytest.approx(-24.0, abs=0.01)
+        assert rms_dbm0(step)[0] == pytest.approx(-24.0, abs=0.01)  # and nothing else
+    assert not x[7920:15920].any()  # 1 s of silence, then the next cycle
+    # the oscillators run on through the silence, as ``cadence``'s does: same level, phase continued
+    assert tone_level_dbm0(x[15920:18560], 950.0)[0] == pytest.approx(-24.0, abs=0.01)
+    np.testing.assert_array_equal(x[15920:18560], to_int16(sine(950.0, -24.0, 18560)[15920:]))
+    busy = CHINA_TONES["busy"]
+    np.testing.assert_array_equal(tone_signal(busy, 2.0), cadence(busy.freqs, busy.level_dbm0, busy.on_off, 2.0))
+    assert tone_level_dbm0(tone_signal(busy, 0.35, level_dbm0=-30.0), 450.0)[0] == pytest.approx(-30.0, abs=0.01)
 
 
 @pytest.mark.parametrize("name", ["busy", "ringback", "vacant"])
