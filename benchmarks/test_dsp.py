@@ -185,3 +185,24 @@ def test_dtmf_tick_ratio_against_spandsp():
     """The goal is 1.0 or better on speech; the closing note states both ratios. These guard regressions."""
     assert ratio("dtmf ours speech", "dtmf spandsp speech") <= 1.5
     assert ratio("dtmf ours synthetic", "dtmf spandsp synthetic") <= 2.5
+
+
+@pytest.mark.benchmark(group="detector-set")
+def test_full_detector_set_36_channels_of_speech(benchmark, talk):
+    """What every channel's receive path can run each tick: DTMF, call progress (with the voice
+    classifier for answer detection) and the signal/silence detector, all 36 channels at once."""
+    from dsp.energy import SignalDetector
+    from dsp.progress import ProgressDetector
+
+    dtmf, progress, energy = DtmfDetector(N_CH, BLOCK), ProgressDetector(N_CH, BLOCK), SignalDetector(N_CH, BLOCK)
+    blocks = [np.ascontiguousarray(talk[:, i * BLOCK:(i + 1) * BLOCK]) for i in range(talk.shape[1] // BLOCK)]
+    state = {"i": 0}
+
+    def tick():
+        state["i"] += 1
+        x = blocks[state["i"] % len(blocks)]
+        return dtmf.process(x), progress.process(x), energy.process(x)
+
+    keys, _, _ = benchmark(tick)
+    assert keys == []
+    record(benchmark, "detector set")
