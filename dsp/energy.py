@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from appliance.errors import DspError
-from dsp.levels import DBM0_RMS, FLOOR_DBM0
+from dsp.levels import DBM0_RMS, FLOOR_DBM0, as_channels
 
 __all__ = ["SignalDetector", "Transition", "block_activity", "trim_silence", "find_message_end"]
 
@@ -215,19 +215,8 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return v
 
 
-def _as_channels(x, name: str) -> np.ndarray:
-    if not isinstance(x, np.ndarray) or x.dtype.kind not in "iuf":
-        got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
-        raise DspError(f"{name}: expected an int or float ndarray, got {got}")
-    if x.ndim == 1:
-        x = x[np.newaxis, :]
-    if x.ndim != 2:
-        raise DspError(f"{name}: expected shape (n_channels, n_samples) or (n_samples,), got {x.shape}")
-    return x
-
-
 def _offline(x: np.ndarray, rate: int, name: str, hangover_s: float, kw: dict) -> tuple[_Params, dict]:
-    x = _as_channels(x, name)
+    x = as_channels(x, name, min_samples=0)
     if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not 1000 <= rate <= 384000:
         raise DspError(f"{name}: rate must be an integer in 1000..384000, got {rate!r}")
     p = _params(round(BLOCK_S * rate), int(rate), kw.pop("threshold_dbm0", THRESHOLD_DBM0),
@@ -296,7 +285,7 @@ def _spans(b: dict, p: _Params) -> list[tuple[int, int]]:
 
 
 def _mixed(x: np.ndarray, name: str) -> np.ndarray:
-    x = _as_channels(x, name)
+    x = as_channels(x, name, min_samples=0)
     return x.astype(np.float64).mean(axis=0, keepdims=True) if x.shape[0] > 1 else x
 
 

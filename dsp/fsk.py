@@ -381,10 +381,3 @@ class FskReceiver:
             idle = np.maximum(t0 - H + e[k] - 1 - lnm[c[k], e[k] - 1], 0) / self._spb
             out.extend(zip(live[c[k]].tolist(), byte.tolist(), np.floor(idle + 0.5).astype(np.int64).tolist()))
         return out
-        k = np.sort(np.concatenate(taken))  # channel order, then time order
-        k = k[whole[k] & good[k]]
-        if k.size:
-            byte = np.where(bits[k, 9], bits[k, 1:9] @ self._weights, -1)
-            idle = np.maximum(t0 - H + e[k] - 1 - lnm[c[k], e[k] - 1], 0) / self._spb
-            out.extend(zip(c[k].tolist(), byte.tolist(), np.floor(idle + 0.5).astype(np.int64).tolist()))
-        return out

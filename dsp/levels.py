@@ -16,8 +16,8 @@ import numpy as np
 
 from appliance.errors import DspError
 
-__all__ = ["DBM0_PEAK", "DBM0_RMS", "FLOOR_DBM0", "active_level_dbm0", "dbm0_to_amplitude", "rms_dbm0",
-           "tone_level_dbm0"]
+__all__ = ["DBM0_PEAK", "DBM0_RMS", "FLOOR_DBM0", "active_level_dbm0", "as_channels", "dbm0_to_amplitude",
+           "rms_dbm0", "tone_level_dbm0"]
 
 OVERLOAD_DBM0 = 3.14
 DBM0_PEAK = 32768.0 * 10.0 ** (-OVERLOAD_DBM0 / 20.0)
@@ -39,15 +39,20 @@ def dbm0_to_amplitude(level_dbm0: float) -> float:
     return DBM0_PEAK * 10.0 ** (level / 20.0)
 
 
-def _as_channels(x, name: str) -> np.ndarray:
-    """View ``x`` as float64 shape (n_channels, n_samples); a 1-D array is one channel."""
+def as_channels(x, name: str, min_samples: int = 1) -> np.ndarray:
+    """View ``x`` as float64 shape (n_channels, n_samples); a 1-D array is one channel.
+
+    Raises DspError naming ``name`` for anything but an int/float array of 1 or 2
+    dimensions with at least ``min_samples`` samples.
+    """
     if not isinstance(x, np.ndarray) or x.dtype.kind not in "iuf":
         got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
         raise DspError(f"{name}: expected an int or float ndarray, got {got}")
     if x.ndim == 1:
         x = x[np.newaxis, :]
-    if x.ndim != 2 or x.shape[1] == 0:
-        raise DspError(f"{name}: expected shape (n_channels, n_samples) with n_samples >= 1, got {x.shape}")
+    if x.ndim != 2 or x.shape[1] < min_samples:
+        raise DspError(f"{name}: expected shape (n_channels, n_samples) with n_samples >= {min_samples}, "
+                       f"got {x.shape}")
     return x.astype(np.float64, copy=False)
 
 
@@ -68,7 +73,7 @@ def rms_dbm0(x: np.ndarray) -> np.ndarray:
     -------
     level : ndarray, shape (n_channels,), float64, dBm0; ``FLOOR_DBM0`` (-120.0) for silence
     """
-    xf = _as_channels(x, "rms_dbm0")
+    xf = as_channels(x, "rms_dbm0")
     return _power_to_dbm0(np.einsum("ij,ij->i", xf, xf) / xf.shape[1])
 
 
@@ -90,7 +95,7 @@ def tone_level_dbm0(x: np.ndarray, freq: float, rate: int = 8000) -> np.ndarray:
     -------
     level : ndarray, shape (n_channels,), float64, dBm0 of that component; ``FLOOR_DBM0`` if absent
     """
-    xf = _as_channels(x, "tone_level_dbm0")
+    xf = as_channels(x, "tone_level_dbm0")
     if not 0.0 < float(freq) < rate / 2.0:
         raise DspError(f"tone_level_dbm0: freq must be in (0, {rate / 2.0}) Hz, got {freq!r}")
     n = xf.shape[1]
@@ -134,7 +139,7 @@ def active_level_dbm0(x: np.ndarray, rate: int = 8000) -> tuple[np.ndarray, np.n
     from scipy.ndimage import maximum_filter1d
     from scipy.signal import lfilter
 
-    xf = _as_channels(x, "active_level_dbm0")
+    xf = as_channels(x, "active_level_dbm0")
     if int(rate) < 1000:
         raise DspError(f"active_level_dbm0: rate must be >= 1000 samples per second, got {rate!r}")
     n_ch, n = xf.shape
