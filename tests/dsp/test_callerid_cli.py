@@ -97,3 +97,26 @@ def test_runs_as_a_module(tmp_path):
                           text=True, timeout=60, env=dict(os.environ, PYTHONUTF8="1"))
     assert (done.returncode, done.stdout, done.stderr) == (
         0, "format: mdmf\nnumber: 4008123123\nname: Li Si\ndatetime: 12-31 23:59\n", "")
+
+
+def test_files_through_sox_and_from_espeak(tmp_path):
+    """Our burst after sox takes it to 44.1 kHz and back into A-law, 6 dB quieter; espeak-ng speech has none."""
+    from tests.tools import require_tool
+
+    sox, espeak = require_tool("sox"), require_tool("espeak-ng")
+    wav, wide, alaw = tmp_path / "cid.wav", tmp_path / "wide.wav", tmp_path / "alaw.wav"
+    assert main(["--generate", "--number", "075512345678", "--name", "王五", "--datetime", "03-08 09:05",
+                 "-o", str(wav)]) == 0
+    subprocess.run([sox, wav, "-r", "44100", "-b", "24", wide], check=True)
+    subprocess.run([sox, wide, "-r", "8000", "-e", "a-law", alaw, "vol", "0.5"], check=True)
+    done = subprocess.run([sys.executable, "-m", "dsp.callerid", str(alaw)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONUTF8="1"))
+    assert (done.returncode, done.stdout) == (0, "format: mdmf\nnumber: 075512345678\nname: 王五\n"
+                                                 "datetime: 03-08 09:05\n")
+    talk22, talk = tmp_path / "talk22.wav", tmp_path / "talk.wav"
+    subprocess.run([espeak, "-v", "cmn", "-w", talk22, "您好，这里是客服中心，请问有什么可以帮您？"], check=True)
+    subprocess.run([sox, talk22, "-r", "8000", "-b", "16", talk], check=True)
+    done = subprocess.run([sys.executable, "-m", "dsp.callerid", str(talk)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"no caller ID in {talk}: ")
