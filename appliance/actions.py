@@ -59,7 +59,7 @@ class StopPlay:
 @dataclass(frozen=True)
 class StartTone:
     port: int
-    tone: str  # a name of dsp.tones.CHINA_TONES: ringback, busy, ...
+    tone: str  # a tone of the configured plan (dsp.toneplans): ringback, busy, ...
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "driver": Option("choice", "sim", "voice card driver", choices=("sim", "dahdi")),
         "trunk_channels": Option("int", 30, "E1 channels used for trunk calls", 1, 31),
         "seats": Option("int", 6, "number of agent seats", 1, 24),
+        "tone_plan": Option("choice", "cn", "call-progress tones callers hear and outbound calls listen for",
+                            choices=("cn", "us")),
     },
     "queue": {
         "name": Option("str", "default", "queue name", 1, 32),

@@ -90,7 +90,8 @@ class Core:
         self.journal = Journal(data.journal)
         self.recorder = Recorder(data.root, cfg["recording"]["mode"], slots=len(seats)) if media else None
         self.runtime = Runtime(self.card, self.logic, clock, PromptPlayer(len(self.card.ports), prompts),
-                               media=media, recorder=self.recorder, journal=self.journal, bus=self.bus)
+                               media=media, recorder=self.recorder, journal=self.journal, bus=self.bus,
+                               tone_plan=cfg["card"]["tone_plan"])
         self.server = ControlServer(data.socket, self.bus)
         self.server.register("status", self.status, {})
         self.server.register("agent.state", self.agent_state,

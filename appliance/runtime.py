@@ -17,7 +17,8 @@ import numpy as np
 from drivers.base import BLOCK, Card, Digit, Released
 from dsp.dtmf import DtmfDetector
 from dsp.g711 import alaw_decode, alaw_encode
-from dsp.tones import CHINA_TONES, ToneGenerator
+from dsp.toneplans import get_plan
+from dsp.tones import ToneGenerator
 
 from .actions import (
     Answer, Connect, Disconnect, Hangup, LogEvent, Play, PromptDone, Publish, Ring, StartRecording,
@@ -54,7 +55,7 @@ class Runtime:
     """
 
     def __init__(self, card: Card, logic, clock, player: PromptPlayer, *, media: bool = True,
-                 recorder=None, journal=None, bus=None) -> None:
+                 recorder=None, journal=None, bus=None, tone_plan: str = "cn") -> None:
         self.card, self.logic, self.clock, self.player = card, logic, clock, player
         self.media = media
         self.recorder, self.journal, self.bus = recorder, journal, bus
@@ -68,6 +69,7 @@ class Runtime:
         self.tx_alaw = np.full((n, BLOCK), 0xD5, np.uint8)  # A-law silence
         self.dtmf = DtmfDetector(n)
         self.tones = ToneGenerator(n)
+        self.tone_plan = get_plan(tone_plan)  # the country's ringback, busy, ... that callers hear
         self.switch = Switch(n)
         self.stats = TickStats()
         self.now = clock.now()
@@ -119,8 +121,12 @@ class Runtime:
             elif kind is StopPlay:
                 self.player.stop(a.port)
             elif kind is StartTone:
-                spec = CHINA_TONES[a.tone]
-                self.tones.start(a.port, spec.freqs, spec.level_dbm0, spec.on_off or None)
+                spec = self.tone_plan.tones.get(a.tone)
+                if spec is None:
+                    log.warning("tone plan %r has no %r tone; port %d stays silent", self.tone_plan.name, a.tone,
+                                a.port)
+                else:
+                    self.tones.start(a.port, spec.freqs, spec.level_dbm0, spec.on_off or None)
             elif kind is StopTone:
                 self.tones.stop(a.port)
             elif kind is Answer:

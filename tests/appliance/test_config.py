@@ -25,7 +25,7 @@ def err(raw) -> str:
 def test_defaults_are_the_six_seat_box():
     assert DEFAULTS == {
         "system": {"name": "呼叫中心", "language": "zh", "box_number": "4008001234", "timezone": "Asia/Shanghai"},
-        "card": {"driver": "sim", "trunk_channels": 30, "seats": 6},
+        "card": {"driver": "sim", "trunk_channels": 30, "seats": 6, "tone_plan": "cn"},
         "seats": [{"seat": i, "name": f"坐席{i}", "extension": f"80{i}"} for i in range(1, 7)],
         "queue": {"name": "default", "strategy": "longest_idle", "ring_timeout_s": 15.0, "max_wait_s": 300.0},
         "ivr": {"welcome": "您好，欢迎致电。咨询请按1。", "voice": "cmn", "menu": {"1": "queue"},
@@ -87,6 +87,7 @@ def test_seat_items_default_from_their_number():
     ({"card": {"seats": 25}}, "card.seats: 25 is out of range; allowed 1..24"),
     ({"card": {"trunk_channels": 0}}, "card.trunk_channels: 0 is out of range; allowed 1..31"),
     ({"card": {"driver": "zap"}}, "card.driver: 'zap' is not allowed; one of dahdi, sim"),
+    ({"card": {"tone_plan": "uk"}}, "card.tone_plan: 'uk' is not allowed; one of cn, us"),
     ({"system": {"name": "x" * 65}}, f"system.name: '{'x' * 65}' must be 1..64 characters (has 65)"),
     ({"system": {"language": "fr"}}, "system.language: 'fr' is not allowed; one of en, zh"),
     ({"system": {"box_number": "400-800"}}, "system.box_number: '400-800' must be 3..20 digits"),

@@ -60,3 +60,32 @@ def test_virtual_time_steps_every_tick_with_media_and_by_deadlines_without():
     rt = Runtime(SimCard(2, 1, media=False), quiet, VirtualClock(0.0), PromptPlayer(3, {}), media=False)
     rt.run_until(3600.0)
     assert quiet.times == []  # nothing scheduled: an hour passes in no steps at all
+
+
+@pytest.mark.parametrize("plan,expected", [("cn", "ringback"), ("us", "ringback")])
+def test_callers_hear_the_configured_tone_plan(plan, expected):
+    """Ringback goes out as the plan's tone: China's 450 Hz 1 s / 4 s, North America's 440+480 Hz 2 s / 4 s;
+    the call-progress detector, listening with the same plan, names it."""
+    from appliance.actions import StartTone
+    from dsp.progress import detect_progress
+
+    rt = Runtime(SimCard(2, 1), Idle(), VirtualClock(0.0), PromptPlayer(3, {}), media=True, tone_plan=plan)
+    rt.apply([StartTone(0, "ringback")], 0.0)
+    sent = []
+    for i in range(6 * 50 * 2):  # two whole cycles
+        rt.step(i * TICK_S)
+        sent.append(rt.tx[0].copy())
+    tones, _ = detect_progress(np.concatenate(sent), plan=plan)
+    assert [name for name, _, _ in tones] == [expected]
+    other = "us" if plan == "cn" else "cn"
+    assert detect_progress(np.concatenate(sent), plan=other)[0] == []
+
+
+def test_a_tone_the_plan_lacks_is_skipped_with_a_warning(caplog):
+    from appliance.actions import StartTone
+
+    rt = Runtime(SimCard(2, 1), Idle(), VirtualClock(0.0), PromptPlayer(3, {}), media=True, tone_plan="us")
+    rt.apply([StartTone(0, "vacant")], 0.0)
+    rt.step(0.0)
+    assert not rt.tx[0].any()
+    assert "tone plan 'us' has no 'vacant' tone; port 0 stays silent" in caplog.text
