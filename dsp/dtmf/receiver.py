@@ -130,6 +130,7 @@ class DtmfDetector:
         self._coef = np.zeros((C, S + 1, 16))  # DTMF coefficients per window; slot 0: previous call's last
         self._sq = np.zeros((C, S + 1, 16))
         self._e_all = np.zeros((C, S + 1, 8))
+        self._eight = np.arange(8)
         self._logs = np.zeros((C, S + 1, 8))  # log10 energies, each group sorted ascending
         # window s sees 16 values: the window before (sorted low group, sorted high group), then itself
         self._pairs = np.lib.stride_tricks.as_strided(self._logs, (C, S, 16), (self._logs.strides[0], 8 * 8, 8))
@@ -233,7 +234,7 @@ class DtmfDetector:
         key.fill(-1)
         if not cand.size:
             return self._count(None)
-        energy = e_all[:, 1:].reshape(C * S, 2, 4)[cand]
+        energy = e_all.reshape(-1).take(((cand + cand // S) * 8 + 8)[:, None] + self._eight).reshape(-1, 2, 4)
         best = energy.max(axis=2)
         self._check(cand, np.argmax(energy, axis=2), best[:, 0], best[:, 1])
         return self._count(key)
@@ -245,18 +246,24 @@ class DtmfDetector:
         spectrum around them, only for the windows still left.
         """
         S = self._n_sub
-        c, s = np.divmod(cand, S)
+        c = cand // S
         tone = arg + (0, 4)  # (n, 2): indices of the low and the high tone
-        z = self._coef.view(np.complex128)  # (C, S + 1, 8)
-        z_now = z[c[:, None], s[:, None] + 1, tone]
-        z_prev = z[c[:, None], s[:, None], tone]
-        adv = z_now * np.conj(z_prev) * self._rot[tone]
-        e_prev = z_prev.real ** 2 + z_prev.imag ** 2
-        e_now = np.stack([el, eh], axis=1)
-        ok = ((adv.real >= self._cos_tol[tone] * np.abs(adv))
-              & (e_prev * self._steady >= e_now) & (e_now * self._steady >= e_prev)).all(axis=1)
+        # flat indices into the (C, S + 1, 8) arrays: take() is much cheaper than 3-D fancy indexing
+        at_prev = ((cand + c) * 8)[:, None] + tone  # window s of channel c is slot s + 1
+        at_now = at_prev + 8
+        zf = self._coef.view(np.complex128).reshape(-1)
+        ef = self._e_all.reshape(-1)
+        z_prev = zf.take(at_prev)
+        adv = zf.take(at_now) * z_prev.conj()
+        adv *= self._rot.take(tone)
+        e_prev, e_now = ef.take(at_prev), ef.take(at_now)
+        ok = adv.real >= self._cos_tol.take(tone) * np.abs(adv)
+        ok &= e_prev * self._steady >= e_now
+        ok &= e_now * self._steady >= e_prev
+        ok = ok[:, 0] & ok[:, 1]
         if not ok.any():
             return
+        s = cand - c * S
         cand, c, s, arg, tone, el, eh = cand[ok], c[ok], s[ok], arg[ok], tone[ok], el[ok], eh[ok]
         fr = self._frames[c, s]  # (n, win) copies of the few windows left
         extra = fr @ self._check_basis
