@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from appliance.errors import DspError
-from dsp.cadence import align, checkpoints, compile_patterns
+from dsp.cadence import Segments, align_history, align_run, compile_patterns
 from dsp.levels import DBM0_RMS
 from dsp.toneplans import TonePlan, get_plan
 from dsp.voice import VoiceDetector
@@ -18,6 +19,7 @@ OUTCOMES = ("answered", "busy", "no_answer", "congestion", "vacant", "special_in
 # tones that end an outbound attempt as soon as they are recognised
 _TONE_OUTCOME = {"busy": "busy", "congestion": "congestion", "vacant": "vacant",
                  "sit": "special_information", "cng": "fax", "ced": "fax"}
+_NEVER = np.iinfo(np.int64).max // 2  # a step no channel reaches
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ class ProgressDetector:
     decides its outcome; speech (``dsp.voice.VoiceDetector``) means answered,
     unless such a tone is part-way matched; ringback for ``no_answer_s``, or
     for ``no_answer_rings`` whole cycles, means no answer; ``silence_s`` with
-    neither tone nor speech means silence.
+    neither tone nor speech means silence. Only undecided channels go through the
+    speech classifier (``voice``); tones are followed on every channel.
 
     Parameters
     ----------
@@ -113,6 +116,7 @@ class ProgressDetector:
         self._build_basis()
         self._build_patterns()
         self._min_energy = self.window * DBM0_RMS**2 * 10.0 ** (self.MIN_TONE_DBM0 / 10.0)
+        self._no_tone = self._min_energy * (1.0 - 1e-9)  # below it no candidate reaches _min_energy, rounding too
         self._gap = max(1, int(round(self.GAP_S * self._sps)))
         self._min_span = self.MIN_MATCH_S * self._sps
         ring = self.plan.tones.get("ringback")
@@ -120,16 +124,14 @@ class ProgressDetector:
         if no_answer_rings is not None and ring is not None and ring.on_off:
             limit = min(limit, int(no_answer_rings) * sum(map(sum, ring.on_off)))
         self._no_answer = limit * self._sps
+        self._ring_wait = math.ceil(self._no_answer)  # whole steps: now - start >= _no_answer, in integers
         self._silence = float(silence_s) * self._sps
-        self.voice = VoiceDetector(n_channels, block, rate)
+        self.voice = VoiceDetector(n_channels, block, rate)  # follows undecided channels only
 
-        C, H = n_channels, max(len(p.segs) for p in self._patterns) + 2
+        C = n_channels
         self._step = 0  # analysis windows since construction
-        self._cur = np.full(C, -1, np.int64)  # confirmed label of the running segment
-        self._start = np.zeros(C, np.int64)  # step where it began
-        self._len = np.zeros(C, np.int64)  # its steps so far, including unconfirmed misses
-        self._miss = np.zeros(C, np.int64)  # trailing steps whose raw label differs from _cur
-        self._hist = np.zeros((C, H, 3), np.int64)  # completed segments (label, start, length), newest last
+        self._seg = Segments(C, self._steps, self._gap, self._patterns, len(self._cands),
+                             self.LOW_FRACTION, self.HIGH_FRACTION)
         self._active = np.full(C, -1, np.int64)  # pattern index of the recognised tone
         self._act_start = np.zeros(C, np.int64)
         self._last_end = np.zeros(C)  # step where the last tone ended: the next may not start before
@@ -137,9 +139,13 @@ class ProgressDetector:
         self._pending = np.zeros(C, bool)  # a final-outcome tone is part-way matched
         self._outcome = np.full(C, -1, np.int64)  # index in OUTCOMES
         self._ring_start = np.full(C, -1, np.int64)  # step of the first ringback burst
+        self._ring_due = np.full(C, _NEVER, np.int64)  # step from which that ringback means no answer
         self._quiet = np.zeros(C, np.int64)  # steps without tone or voiced frame
         self._origin = np.zeros(C, np.int64)  # step of the last reset
-        self._xs = np.zeros((C * self._steps, self.window))
+        self._places: list = [None] * C  # (history, floor, {pattern: align_history}) of the last match
+        self._xs = np.zeros((C * self._steps, self.window))  # the block as float windows
+        self._proj = np.zeros((C * self._steps, self._basis.shape[1]))
+        self._energy = np.zeros((C * self._steps, len(self._cands)))
         self.reset_all()
 
     # --- set-up ---------------------------------------------------------------------------------
@@ -168,7 +174,9 @@ class ProgressDetector:
     def _build_patterns(self) -> None:
         self._patterns = compile_patterns(self.plan, self._cands, self._sps, self.CADENCE_TOL,
                                           self.CONTINUOUS_S, _TONE_OUTCOME)
-        self._marks, self._top = checkpoints(self._patterns, len(self._cands))
+        # patterns with a segment of each label (index label + 1): no other can align with a running segment
+        self._with_label = [[i for i, p in enumerate(self._patterns) if any(sg.label == lab for sg in p.segs)]
+                            for lab in range(-1, len(self._cands))]
 
     # --- per-channel control --------------------------------------------------------------------
 
@@ -185,11 +193,10 @@ class ProgressDetector:
     def reset(self, ch: int) -> None:
         """Forget channel ``ch``'s tones and outcome (a new call); its times restart from 0."""
         ch = self._check_ch(ch)
-        self._cur[ch], self._start[ch], self._len[ch], self._miss[ch] = -1, self._step, 0, 0
-        self._hist[ch] = 0
-        self._hist[ch, :, 0] = -1
+        self._seg.reset(ch, self._step)
         self._active[ch], self._pending[ch], self._outcome[ch], self._last_end[ch] = -1, False, -1, self._step
-        self._ring_start[ch], self._quiet[ch], self._origin[ch] = -1, 0, self._step
+        self._ring_start[ch], self._ring_due[ch], self._quiet[ch], self._origin[ch] = -1, _NEVER, 0, self._step
+        self._places[ch] = None
         self.voice.reset(ch)
 
     def outcome(self, ch: int) -> str | None:
@@ -220,8 +227,8 @@ class ProgressDetector:
         events: list = []
         a = int(self._active[ch])
         if a >= 0:
-            run = self._len[ch] - self._miss[ch]
-            end = self._start[ch] + run  # still within its cadence, or it would have ended
+            run = self._seg.length[ch] - self._seg.miss[ch]
+            end = self._seg.start[ch] + run  # still within its cadence, or it would have ended
             events.append(ToneEvent(ch, self._patterns[a].name, self._secs(ch, self._act_start[ch]),
                                     self._secs(ch, end)))
             self._active[ch], self._last_end[ch] = -1, end
@@ -230,24 +237,26 @@ class ProgressDetector:
 
     # --- the block --------------------------------------------------------------------------------
 
-    def _labels(self, x: np.ndarray):
-        """Best candidate, its energy share and its validity for every window: each shape (C, steps)."""
-        C, S, W = self.n_channels, self._steps, self.window
-        xs = self._xs
-        np.copyto(xs, x.reshape(C * S, W), casting="unsafe")
-        proj = xs @ self._basis
-        energy = (proj * proj) @ self._group  # (C * S, K)
-        total = np.einsum("ij,ij->i", xs, xs)
-        best = np.argmax(energy, axis=1)
-        eb = energy[np.arange(C * S), best]
+    def _labels(self, total: np.ndarray):
+        """Best candidate, its energy share and its validity for every window of ``self._xs``: each shape (C, steps).
+
+        ``total`` : ndarray, shape (C * steps,), each window's energy.
+        """
+        C, S = self.n_channels, self._steps
+        proj = np.matmul(self._xs, self._basis, out=self._proj)
+        energy = np.matmul(proj * proj, self._group, out=self._energy)  # (C * S, K)
+        best = energy.argmax(axis=1)
+        eb = np.maximum.reduce(energy, axis=1)  # the best candidate's energy
         ok = eb >= self._min_energy
         for i, (cols, rinv) in self._rinv.items():
-            c = proj[:, cols] @ rinv  # (C * S, 2m): cos then sin coefficients of each sine
-            m = c.shape[1] // 2
-            amp = c[:, :m] ** 2 + c[:, m:] ** 2
-            ok &= (best != i) | (amp.min(axis=1) >= self._twist * amp.max(axis=1))
-        frac = eb / np.maximum(total, 1e-30)
-        return best.reshape(C, S), frac.reshape(C, S), ok.reshape(C, S)
+            rows = (ok & (best == i)).nonzero()[0]  # a dual tone's twist matters only where it won
+            if rows.size:
+                c = proj[rows, cols] @ rinv  # (rows, 2m): cos then sin coefficients of each sine
+                m = c.shape[1] // 2
+                amp = c[:, :m] ** 2 + c[:, m:] ** 2
+                ok[rows] = amp.min(axis=1) >= self._twist * amp.max(axis=1)
+        eb /= np.maximum(total, 1e-30)
+        return best.reshape(C, S), eb.reshape(C, S), ok.reshape(C, S)
 
     def process(self, x: np.ndarray) -> list:
         """Feed one block of every channel; return the tone and outcome events it produced.
@@ -265,61 +274,56 @@ class ProgressDetector:
             raise DspError(f"ProgressDetector.process: expected an int16 or float ndarray, got {got}")
         if x.shape != (self.n_channels, self.block):
             raise DspError(f"ProgressDetector.process: expected shape {(self.n_channels, self.block)}, got {x.shape}")
-        best, frac, ok = self._labels(x)
-        speaking = self.voice.process(x)
+        C, xs = self.n_channels, self._xs
+        np.copyto(xs, x.reshape(xs.shape), casting="unsafe")
+        total = np.einsum("ij,ij->i", xs, xs)
+        open_ = self._outcome < 0
+        n_open = np.count_nonzero(open_)
+        speaking = None
+        if n_open:  # speech only decides outcomes: decided channels skip the voice classifier
+            speaking = self.voice.process(xs.reshape(C, self.block), None if n_open == C else open_)
+        best = frac = ok = None  # no window carries a candidate: all below MIN_TONE_DBM0, no projection needed
+        if np.maximum.reduce(total) >= self._no_tone:
+            best, frac, ok = self._labels(total)
         events: list = []
-        toned = np.zeros(self.n_channels, bool)
-        cur, length, miss, marks, top = self._cur, self._len, self._miss, self._marks, self._top
-        for s in range(self._steps):
-            thresh = np.where(best[:, s] == cur, self.LOW_FRACTION, self.HIGH_FRACTION)
-            raw = np.where(ok[:, s] & (frac[:, s] >= thresh), best[:, s], -1)
-            toned |= raw >= 0
-            before = length - miss
-            miss[:] = np.where(raw == cur, 0, miss + 1)
-            length += 1
-            flip = miss > self._gap  # a change confirmed: it began ``miss`` steps ago
-            eff = length - miss
-            lab = cur + 1
-            cross = marks[lab, np.minimum(eff, top)] != marks[lab, np.minimum(before, top)]
-            for ch in np.flatnonzero(flip | cross):
-                if flip[ch]:
-                    self._push(ch, int(raw[ch]))
-                self._match(int(ch), bool(flip[ch]), events)
-            self._step += 1
-        self._outcomes(speaking, toned, events)
+
+        def match(ch: int, changed: bool, step: int) -> None:
+            self._match(ch, changed, step, events)
+
+        toned = self._seg.feed(best, frac, ok, self._step, match)
+        self._step += self._steps
+        if n_open:  # no channel opens within a tick: only reset() opens one
+            self._outcomes(open_, speaking, toned, events)
         if len(events) > 1:
             events.sort(key=lambda e: e.channel)  # stable: a channel's events stay in time order
         return events
 
-    def _push(self, ch: int, label: int) -> None:
-        """Close the running segment ``miss`` steps back and start one of ``label`` there."""
-        m = int(self._miss[ch])
-        h = self._hist[ch]
-        h[:-1] = h[1:]
-        h[-1] = (self._cur[ch], self._start[ch], self._len[ch] - m)
-        self._cur[ch], self._start[ch], self._len[ch], self._miss[ch] = label, self._start[ch] + self._len[ch] - m, m, 0
-
-    def _outcomes(self, speaking: np.ndarray, toned: np.ndarray, events: list) -> None:
-        quiet = ~toned & ~self.voice.voiced & (self._active < 0)  # a cadence's off period is not silence
-        self._quiet[:] = np.where(quiet, self._quiet + self._steps, 0)
-        open_ = self._outcome < 0
+    def _outcomes(self, open_: np.ndarray, speaking: np.ndarray, toned: np.ndarray, events: list) -> None:
+        """Decide the channels ``open_`` at the start of the block that speech, ringback or silence now decide."""
+        busy = self.voice.voiced | toned
+        busy |= self._active >= 0  # a cadence's off period is not silence
+        self._quiet += self._steps
+        self._quiet[busy] = 0
         now = self._step
-        answered = open_ & speaking & ~self._pending
-        no_answer = open_ & (self._ring_start >= 0) & (now - self._ring_start >= self._no_answer)
-        silence = open_ & (self._quiet >= self._silence)
-        for ch in np.flatnonzero(answered | no_answer | silence):
-            self._decide(int(ch), "answered" if answered[ch] else "no_answer" if no_answer[ch] else "silence",
-                         now, events)
+        due = self._quiet >= self._silence
+        due |= speaking > self._pending  # speaking and no final tone part-way matched
+        due |= self._ring_due <= now
+        due &= open_
+        for ch in due.nonzero()[0].tolist():  # _decide skips a channel a tone decided in this block
+            answered = speaking[ch] and not self._pending[ch]
+            no_answer = self._ring_due[ch] <= now
+            self._decide(ch, "answered" if answered else "no_answer" if no_answer else "silence", now, events)
 
     # --- cadence matching, for one channel at a segment change or a duration checkpoint ----------
 
-    def _match(self, ch: int, changed: bool, events: list) -> None:
-        """Follow the recognised tone and look for new ones; ``changed``: a segment just completed."""
-        hist = [tuple(r) for r in self._hist[ch].tolist() if r[2] > 0]
-        run_lab = int(self._cur[ch])
-        run_start = int(self._start[ch])
-        run_len = int(self._len[ch] - self._miss[ch])
-        now = self._step + 1
+    def _match(self, ch: int, changed: bool, step: int, events: list) -> None:
+        """Follow the recognised tone and look for new ones at window ``step``; ``changed``: a segment completed."""
+        track = self._seg
+        hist = track.history(ch)
+        run_lab = int(track.cur[ch])
+        run_start = int(track.start[ch])
+        run_len = int(track.length[ch] - track.miss[ch])
+        now = step + 1
         a = int(self._active[ch])
         if a >= 0:
             pat = self._patterns[a]
@@ -343,20 +347,27 @@ class ProgressDetector:
                 events.append(ToneEvent(ch, pat.name, self._secs(ch, self._act_start[ch]), self._secs(ch, end)))
                 self._active[ch], self._last_end[ch] = -1, end
         complete, partial = [], []  # (start, plan order, pattern, position of the running segment)
-        for i, pat in enumerate(self._patterns):
-            if i == self._active[ch]:
+        a, floor = int(self._active[ch]), float(self._last_end[ch])
+        cache = self._places[ch]
+        if cache is None or cache[0] is not hist or cache[1] != floor:
+            # the history's part of each alignment holds while the running segment grows
+            cache = self._places[ch] = (hist, floor, {i: align_history(self._patterns[i], hist, run_lab, floor)
+                                                      for i in self._with_label[run_lab + 1]})
+        for i, places in cache[2].items():
+            if i == a:
                 continue
-            got = align(pat, hist, run_lab, run_start, run_len, self._min_span, self._last_end[ch])
+            pat = self._patterns[i]
+            got = align_run(pat, places, hist, run_lab, run_start, run_len, self._min_span, floor)
             if got is not None:
                 (complete if got[2] else partial).append((got[1], i, pat, got[0]))
         # the earliest-starting whole match wins, unless a part-way match began even earlier
         # (a longer cadence, such as vacant's, whose tail looks like another tone)
-        if complete and self._active[ch] < 0 and not any(q[0] < min(complete)[0] for q in partial):
+        if complete and a < 0 and not any(q[0] < min(complete)[0] for q in partial):
             start, i, pat, p = min(complete)
             self._active[ch], self._act_start[ch], self._pos[ch] = i, start, p
             events.append(ToneEvent(ch, pat.name, self._secs(ch, start)))
             if pat.name == "ringback" and self._ring_start[ch] < 0:
-                self._ring_start[ch] = start
+                self._ring_start[ch], self._ring_due[ch] = start, start + self._ring_wait
             if pat.final:
                 self._decide(ch, _TONE_OUTCOME[pat.name], now, events)
         self._pending[ch] = any(q[2].final for q in partial)

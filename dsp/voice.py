@@ -52,19 +52,38 @@ def frame_features(frames: np.ndarray, rate: int = 8000) -> tuple[np.ndarray, np
     if n < 32:
         raise DspError(f"frame_features: frames need at least 32 samples, got {n}")
     xf = frames.astype(np.float64, copy=False)
-    power = np.einsum("...i,...i->...", xf, xf) / n
-    level = 10.0 * np.log10(np.maximum(power, DBM0_RMS**2 * 1e-12) / DBM0_RMS**2)
-    window, lo, hi = _analysis(n, int(rate))
-    spec = np.fft.rfft(xf * window, axis=-1)[..., lo:hi]
-    p = spec.real ** 2 + spec.imag ** 2
+    level = _level(np.einsum("...i,...i->...", xf, xf) / n)
+    p = _band_power(xf, int(rate))
+    total = np.add.reduce(p, axis=-1)
+    return level, _flatness(p, total), _peak(p, total)
+
+
+def _level(power: np.ndarray) -> np.ndarray:
+    return 10.0 * np.log10(np.maximum(power, DBM0_RMS**2 * 1e-12) / DBM0_RMS**2)
+
+
+def _band_power(xf: np.ndarray, rate: int) -> np.ndarray:
+    """Hann power spectrum of float64 frames ``(..., n)`` in ``BAND_HZ``: shape ``(..., bins)``."""
+    window, lo, hi = _analysis(xf.shape[-1], rate)
+    sq = np.fft.rfft(xf * window, axis=-1).view(np.float64)[..., 2 * lo:2 * hi] ** 2  # re, im interleaved
+    return sq[..., 0::2] + sq[..., 1::2]
+
+
+def _flatness(p: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Geometric over arithmetic mean of band powers ``p`` whose sums are ``total``."""
     m = p.shape[-1]
-    mean = p.mean(axis=-1)
-    tiny = 1e-12 * mean[..., None] + 1e-30  # keeps log finite on a pure tone's empty bins
-    flatness = np.exp(np.log(p + tiny).mean(axis=-1)) / np.maximum(mean, 1e-30)
+    mean = total / m
+    logs = p + (1e-12 * mean[..., None] + 1e-30)  # keeps log finite on a pure tone's empty bins
+    np.log(logs, out=logs)
+    return np.exp(np.add.reduce(logs, axis=-1) / m) / np.maximum(mean, 1e-30)
+
+
+def _peak(p: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Share of ``total`` in the ``PEAK_BINS`` largest of band powers ``p``."""
+    m = p.shape[-1]
     k = min(PEAK_BINS, m)
     top = np.partition(p, m - k, axis=-1)[..., -k:].sum(axis=-1)
-    peak = top / np.maximum(p.sum(axis=-1), 1e-30)
-    return level, flatness, peak
+    return top / np.maximum(total, 1e-30)
 
 
 @lru_cache(maxsize=8)
@@ -127,9 +146,10 @@ class VoiceDetector:
         self.n_channels, self.block, self.rate = n_channels, block, rate
         w = max(1, int(round(self.WINDOW_S * rate / block)))
         self._need = max(1, int(round(self.MIN_VOICED_S * rate / block)))
-        self._voiced = np.zeros((n_channels, w), bool)  # ring buffers over the window, column = frame
-        self._level = np.full((n_channels, w), -120.0)
-        self._col = 0
+        self._voiced = np.zeros((w, n_channels), bool)  # ring buffers over the window, row = frame
+        self._level = np.full((w, n_channels), -120.0)
+        self._count = np.zeros(n_channels, np.int64)  # voiced frames in the ring, kept as frames come and go
+        self._row = 0
         self.voiced = np.zeros(n_channels, bool)  # the last frame's voiced-like flags
         self.level = np.full(n_channels, -120.0)  # the last frame's level, dBm0
 
@@ -137,15 +157,18 @@ class VoiceDetector:
         """Forget channel ``ch``'s history (a call ended)."""
         if not 0 <= int(ch) < self.n_channels:
             raise DspError(f"channel must be in 0..{self.n_channels - 1}, got {ch!r}")
-        self._voiced[int(ch)] = False
-        self._level[int(ch)] = -120.0
+        self._voiced[:, int(ch)] = False
+        self._level[:, int(ch)] = -120.0
+        self._count[int(ch)] = 0
 
-    def process(self, x: np.ndarray) -> np.ndarray:
+    def process(self, x: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
         """Feed one frame of every channel; return which channels are speaking.
 
         Parameters
         ----------
         x : ndarray, shape (n_channels, block), int16 or float, linear PCM on the int16 scale
+        active : ndarray, shape (n_channels,), bool, optional; only these channels are analysed,
+            the others' frames count as digital silence (for channels whose result nobody needs)
 
         Returns
         -------
@@ -154,11 +177,28 @@ class VoiceDetector:
         x = _check(x, "VoiceDetector.process")
         if x.shape != (self.n_channels, self.block):
             raise DspError(f"VoiceDetector.process: expected shape {(self.n_channels, self.block)}, got {x.shape}")
-        level, flatness, peak = frame_features(x, self.rate)
-        self.voiced = _voiced(level, flatness, peak)
-        self.level = level
-        self._voiced[:, self._col] = self.voiced
-        self._level[:, self._col] = level
-        self._col = (self._col + 1) % self._voiced.shape[1]
-        spread = self._level.max(axis=1) - self._level.min(axis=1)
-        return (self._voiced.sum(axis=1) >= self._need) & (spread >= self.MIN_RANGE_DB)
+        xf = x.astype(np.float64, copy=False)
+        level = _level(np.einsum("...i,...i->...", xf, xf) / self.block)
+        if active is not None:
+            level[~active] = -120.0
+        voiced = level >= MIN_DBM0
+        loud = voiced.nonzero()[0]
+        if loud.size:  # only loud frames need a spectrum: pauses and idle lines cost nothing more
+            p = _band_power(xf[loud] if loud.size < self.n_channels else xf, self.rate)
+            total = np.add.reduce(p, axis=-1)
+            spread = _peak(p, total) <= MAX_PEAK  # energy not packed in a few bins, as a tone's is
+            voiced[loud] = spread
+            keep = spread.nonzero()[0]  # only those need a flatness: tones on the line cost less
+            if keep.size:
+                voiced[loud[keep]] = _flatness(p[keep], total[keep]) <= MAX_FLATNESS
+        self.voiced, self.level = voiced, level
+        row = self._row
+        self._count -= self._voiced[row]
+        self._count += voiced
+        self._voiced[row] = voiced
+        self._level[row] = level
+        self._row = (row + 1) % self._voiced.shape[0]
+        speaking = self._count >= self._need
+        if np.count_nonzero(speaking):  # the level range only where enough frames were voiced
+            speaking &= np.maximum.reduce(self._level) - np.minimum.reduce(self._level) >= self.MIN_RANGE_DB
+        return speaking

@@ -14,6 +14,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from appliance.errors import DspError
+from dsp.cadence import Segments
 from dsp.g711 import alaw_decode, alaw_encode
 from dsp.progress import OUTCOMES, OutcomeEvent, ProgressDetector, ToneEvent, detect_progress
 from dsp.signals import speech_like
@@ -236,6 +237,32 @@ def test_reset_restarts_a_channel_and_leaves_the_others():
         events += det.process(x[:, i * 160:(i + 1) * 160])
     assert OutcomeEvent(1, "busy", pytest.approx(1.05, abs=0.05)) in events  # its clock restarted at the reset
     assert not any(isinstance(e, OutcomeEvent) and e.channel == 0 for e in events)
+
+
+def test_a_reset_channel_is_a_fresh_one_though_decided_channels_skip_speech_analysis(espeak_speech):
+    def feed(det, x):
+        x = to_int16(x)[: x.size // 160 * 160].reshape(1, -1)
+        return [e for i in range(0, x.shape[1], 160) for e in det.process(x[:, i:i + 160])]
+
+    call = np.concatenate([tone_signal(PLANS["cn"].tones["ringback"], 6.0), espeak_speech["cmn"]])
+    fresh = feed(ProgressDetector(1), call)
+    assert fresh[0] == ToneEvent(0, "ringback", 0.0) and [(e.outcome, e.at_s > 6.0) for e in fresh
+                                                          if isinstance(e, OutcomeEvent)] == [("answered", True)]
+    det = ProgressDetector(1)
+    feed(det, espeak_speech["en"])  # answered within the first syllables: the rest skips the voice classifier
+    assert det.outcome(0) == "answered"
+    det.reset(0)
+    assert feed(det, call) == fresh
+
+
+def test_channels_stepped_one_by_one_or_all_at_once_give_the_same_events(monkeypatch):
+    cn = PLANS["cn"].tones
+    sigs = [make(spec, lead, snr=10.0, seed=lead)[0] for lead, spec in zip(range(0, 900, 100), cn.values())]
+    results = []
+    for many in (0, 10**6):  # blocks where more than ``MANY`` channels may change go all at once
+        monkeypatch.setattr(Segments, "MANY", many)
+        results.append(run(sigs))
+    assert results[0] == results[1] and all(res[0] for res in results[0])
 
 
 # --- speech is never a tone, and is what answered means --------------------------------------
