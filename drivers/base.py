@@ -80,7 +80,56 @@ class Alarm:
     alarms: frozenset[str]
 
 
-CardEvent = Union[Seized, Released, OffHook, OnHook, Digit, Alarm]
+@dataclass(frozen=True)
+class Ringing:
+    """The line on an FXO port started (``on``) or ended (not ``on``) a ring burst.
+
+    Caller ID comes as audio between the first and second burst (``dsp.callerid``).
+    """
+
+    port: int
+    on: bool
+
+
+@dataclass(frozen=True)
+class Polarity:
+    """The line on an FXO port reversed its polarity: the far end answered or, on some lines, cleared."""
+
+    port: int
+
+
+@dataclass(frozen=True)
+class Flash:
+    """The phone on an FXS port flashed its hook (on hook for about 100-800 ms)."""
+
+    port: int
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """An outbound call on a trunk channel reached a phone that rings (Q.931 ALERTING)."""
+
+    port: int
+
+
+@dataclass(frozen=True)
+class Connected:
+    """An outbound call on a trunk channel was answered, by signalling (Q.931 CONNECT)."""
+
+    port: int
+
+
+@dataclass(frozen=True)
+class PortFault:
+    """A port stopped delivering frames or its hardware failed (``ok`` False), or works again (True)."""
+
+    port: int
+    ok: bool
+    reason: str = ""
+
+
+CardEvent = Union[Seized, Released, OffHook, OnHook, Digit, Alarm, Ringing, Polarity, Flash, Alerting, Connected,
+                  PortFault]
 
 
 @runtime_checkable
@@ -111,6 +160,13 @@ class Card(Protocol):
 
     def hangup(self, port: int, cause: int = 16) -> None:
         """Clear the call on a trunk or FXO port with a Q.850 cause."""
+
+    def dial(self, port: int, number: str) -> None:
+        """Seize a trunk channel or an FXO line and dial ``number`` (an outbound call).
+
+        Signalling reports back as ``Alerting``, ``Connected`` or ``Released`` with a
+        cause; an analog line only carries tones, which ``dsp.progress`` hears.
+        """
 
     def ring(self, port: int, caller: str | None) -> None:
         """Ring the phone on an FXS port, showing ``caller`` on its display."""

@@ -23,56 +23,19 @@ from dsp.levels import dbm0_to_amplitude
 from dsp.signals import speech_like
 from dsp.tones import to_int16
 
-from ..base import BLOCK, RATE, CardEvent, Digit, OffHook, OnHook, PortInfo, PortKind, Released, Seized
+from ..base import BLOCK, Alarm, CardEvent, Digit, OffHook, OnHook, PortInfo, PortKind, Released, Seized
 from .parties import AgentScript, CallerScript, CallerState, PhoneState
+from .pstn import CAUSES, OutboundCalls, OutboundScript, OutboundState, tone_clip
+from .source import Source
 
+SPAN_ALARMS = ("RED", "YELLOW", "BLUE", "LOS", "LOF")  # as DAHDI names them
 UNANSWERED_OFFHOOK_S = 2.0  # an agent who picked up but got nobody puts the phone down again
 PEER_GONE_HANGUP_S = 0.5  # an agent puts the phone down this long after the caller left
 SPEECH_LOOP_S = 4.0  # a talking party repeats this much seeded speech
 N_VOICES = 4
 
 
-class _Source:
-    """What one port sends: queued finite sounds, then an optional steady tone."""
-
-    __slots__ = ("clips", "pos", "tone_hz", "tone_amp", "phase", "loop", "loop_pos")
-
-    def __init__(self) -> None:
-        self.clips: list[np.ndarray] = []
-        self.pos = 0
-        self.tone_hz: float | None = None
-        self.tone_amp = 0.0
-        self.phase = 0.0
-        self.loop: np.ndarray | None = None  # speech repeated for as long as the party talks
-        self.loop_pos = 0
-
-    def fill(self, out: np.ndarray, t: np.ndarray) -> None:
-        """Write the next block into ``out`` (shape (160,), int16); ``t`` is 0..159 as float."""
-        n = 0
-        while self.clips and n < BLOCK:
-            clip = self.clips[0]
-            take = min(BLOCK - n, clip.size - self.pos)
-            out[n : n + take] = clip[self.pos : self.pos + take]
-            n += take
-            self.pos += take
-            if self.pos >= clip.size:
-                self.clips.pop(0)
-                self.pos = 0
-        if n < BLOCK and self.tone_hz is not None:
-            w = 2 * math.pi * self.tone_hz / RATE
-            out[n:] = np.round(self.tone_amp * np.sin(self.phase + w * t[: BLOCK - n])).astype(np.int16)
-            self.phase = (self.phase + w * (BLOCK - n)) % (2 * math.pi)
-        elif n < BLOCK and self.loop is not None:
-            idx = (self.loop_pos + np.arange(BLOCK - n)) % self.loop.size
-            out[n:] = self.loop[idx]
-            self.loop_pos = (self.loop_pos + BLOCK - n) % self.loop.size
-
-    @property
-    def active(self) -> bool:
-        return bool(self.clips) or self.tone_hz is not None or self.loop is not None
-
-
-class SimCard:
+class SimCard(OutboundCalls):
     """A software card: ``n_trunks`` E1 channels (ports 0..n_trunks-1) then ``n_seats`` FXS ports.
 
     Parameters
@@ -87,6 +50,10 @@ class SimCard:
         Carry digits and tones as audio (True) or as events (False).
     seed : int
         Seed of the card's random draws (talk times).
+    network : dict of str to OutboundScript
+        How numbers the box dials answer; any other number is vacant (``unknown``).
+    tone_plan : str
+        The network's tones (``dsp.toneplans``): "cn" or "us".
     """
 
     def __init__(
@@ -99,6 +66,9 @@ class SimCard:
         agents: Iterable[AgentScript] | None = None,
         media: bool = True,
         seed: int = 0,
+        network: dict[str, OutboundScript] | None = None,
+        unknown: OutboundScript | None = None,
+        tone_plan: str = "cn",
     ) -> None:
         if not 1 <= n_trunks <= 31:
             raise DriverError(f"n_trunks: {n_trunks} is out of range; an E1 span has 1..31 channels")
@@ -118,11 +88,18 @@ class SimCard:
         self.phones = {n_trunks + s: PhoneState(n_trunks + s, scripts[s]) for s in range(n_seats)}
         self.callers: list[CallerState] = []
         self.trunk_caller: dict[int, CallerState] = {}
+        self.network = dict(network or {})
+        self.unknown = unknown or OutboundScript("vacant", tone_s=6.0)
+        self.tone_plan = tone_plan
+        tone_clip(tone_plan, "ringback", 0.0)  # a bad plan name fails here, not mid-call
+        self.outbound: list[OutboundState] = []
+        self.trunk_out: dict[int, OutboundState] = {}
+        self.alarms: dict[int, frozenset[str]] = {1: frozenset()}  # span -> alarms raised, empty when up
         self._now = 0.0
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._out: list[CardEvent] = []
-        self._src = [_Source() for _ in self.ports]
+        self._src = [Source() for _ in self.ports]
         self._rx = np.zeros((len(self.ports), BLOCK), np.int16)
         self._t = np.arange(BLOCK, dtype=np.float64)
         # a few voices made once (tens of ms each), never in the tick; scaled to each party's level
@@ -175,7 +152,8 @@ class SimCard:
     # --- callers on the trunk -----------------------------------------------------------
 
     def _arrive(self, c: CallerState) -> None:
-        free = next((p for p in range(self.n_trunks) if p not in self.trunk_caller), None)
+        free = None if self.alarms[1] else next(
+            (p for p in range(self.n_trunks) if p not in self.trunk_caller and p not in self.trunk_out), None)
         if free is None:
             c.outcome, c.ended_at = "blocked", self._now  # all channels busy: the network gives congestion
             return
@@ -183,14 +161,14 @@ class SimCard:
         self.trunk_caller[free] = c
         self._out.append(Seized(free, c.script.number, self.box_number))
 
-    def _caller_hangs_up(self, c: CallerState, outcome: str) -> None:
+    def _caller_hangs_up(self, c: CallerState, outcome: str, cause: int = 16) -> None:
         if c.port is None or self.trunk_caller.get(c.port) is not c:
             return
         port = c.port
         c.outcome, c.ended_at = outcome, self._now
         del self.trunk_caller[port]
         self._silence(port)
-        self._out.append(Released(port, 16))
+        self._out.append(Released(port, cause))
 
     def _press_digits(self, c: CallerState) -> None:
         if self.trunk_caller.get(c.port) is not c:
@@ -264,6 +242,11 @@ class SimCard:
         self._at(self._now + c.script.digit_delay_s, lambda: self._press_digits(c))
 
     def hangup(self, port: int, cause: int = 16) -> None:
+        out = self.trunk_out.pop(port, None)
+        if out is not None:
+            out.state, out.ended_at, out.cause = "ended", self._now, cause
+            self._silence(port)
+            return
         c = self.trunk_caller.pop(port, None)
         if c is not None:
             c.outcome = "completed" if c.connected_at is not None else "cleared"
@@ -311,6 +294,36 @@ class SimCard:
             self._start_sound(c.port, c.script.tone_hz, c.script.tone_dbm0, c.script.speech)
             if c.script.talk_s is not None:
                 self._at(self._now + c.script.talk_s, lambda: self._caller_hangs_up(c, "completed"))
+
+    # --- the span ------------------------------------------------------------------------
+
+    def set_alarm(self, span: int, alarms: Iterable[str]) -> None:
+        """Raise the span's alarms (any of ``SPAN_ALARMS``) or clear them all (an empty set).
+
+        A span going down ends every call on it with cause 38 (network out of order);
+        while it is down inbound calls cannot arrive and dialling fails at once.
+        """
+        if span not in self.alarms:
+            raise DriverError(f"span {span} does not exist; this card has span 1")
+        new = frozenset(alarms)
+        bad = sorted(new - set(SPAN_ALARMS))
+        if bad:
+            raise DriverError(f"unknown span alarm {bad[0]!r}; allowed: {', '.join(SPAN_ALARMS)}")
+        if new == self.alarms[span]:
+            return
+        went_down = new and not self.alarms[span]
+        self.alarms[span] = new
+        self._out.append(Alarm(span, new))
+        if went_down:
+            for c in list(self.trunk_caller.values()):
+                self._caller_hangs_up(c, "dropped", CAUSES["out_of_order"])
+            for call in list(self.trunk_out.values()):
+                self._out_end(call, CAUSES["out_of_order"])
+
+    def schedule_alarm(self, at: float, span: int, alarms: Iterable[str]) -> None:
+        """Raise or clear span alarms at time ``at`` (a scenario's fault)."""
+        alarms = frozenset(alarms)
+        self._at(at, lambda: self.set_alarm(span, alarms))
 
     # --- media ----------------------------------------------------------------------------
 
