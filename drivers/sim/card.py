@@ -26,6 +26,7 @@ from dsp.tones import to_int16
 from ..base import BLOCK, Alarm, CardEvent, Digit, OffHook, OnHook, PortInfo, PortKind, Released, Seized
 from .parties import AgentScript, CallerScript, CallerState, PhoneState
 from .pstn import CAUSES, OutboundCalls, OutboundScript, OutboundState, tone_clip
+from .lines import AnalogLines
 from .source import Source
 
 SPAN_ALARMS = ("RED", "YELLOW", "BLUE", "LOS", "LOF")  # as DAHDI names them
@@ -35,7 +36,7 @@ SPEECH_LOOP_S = 4.0  # a talking party repeats this much seeded speech
 N_VOICES = 4
 
 
-class SimCard(OutboundCalls):
+class SimCard(OutboundCalls, AnalogLines):
     """A software card: ``n_trunks`` E1 channels (ports 0..n_trunks-1) then ``n_seats`` FXS ports.
 
     Parameters
@@ -69,11 +70,14 @@ class SimCard(OutboundCalls):
         network: dict[str, OutboundScript] | None = None,
         unknown: OutboundScript | None = None,
         tone_plan: str = "cn",
+        n_fxo: int = 0,
     ) -> None:
         if not 1 <= n_trunks <= 31:
             raise DriverError(f"n_trunks: {n_trunks} is out of range; an E1 span has 1..31 channels")
         if not 0 <= n_seats <= 24:
             raise DriverError(f"n_seats: {n_seats} is out of range; allowed 0..24")
+        if not 0 <= n_fxo <= 8:
+            raise DriverError(f"n_fxo: {n_fxo} is out of range; allowed 0..8")
         self.n_trunks, self.n_seats = n_trunks, n_seats
         self.box_number = box_number
         self.media = media
@@ -81,7 +85,10 @@ class SimCard(OutboundCalls):
         self.ports = tuple(
             [PortInfo(i, PortKind.TRUNK, f"E1 1/{i + 1}", span=1) for i in range(n_trunks)]
             + [PortInfo(n_trunks + s, PortKind.FXS, f"FXS {s + 1}") for s in range(n_seats)]
+            + [PortInfo(n_trunks + n_seats + k, PortKind.FXO, f"FXO {k + 1}") for k in range(n_fxo)]
         )
+        self.fxo_ports = tuple(range(n_trunks + n_seats, n_trunks + n_seats + n_fxo))
+        self.line_calls: dict = {}  # FXO port -> LineState of the call on that line
         scripts = list(agents) if agents is not None else [agent or AgentScript()] * n_seats
         if len(scripts) != n_seats:
             raise DriverError(f"agents: {len(scripts)} scripts given for {n_seats} seats")
@@ -220,6 +227,18 @@ class SimCard(OutboundCalls):
         src.tone_hz = None
         src.loop = None
 
+    def _play_clip(self, port: int, x: np.ndarray) -> None:
+        """Queue a finite sound (int16) on ``port``'s line."""
+        if self.media:
+            self._src[port].clips.append(x)
+
+    def _talk(self, port: int, dbm0: float) -> None:
+        """``port``'s far end talks: a seeded voice at ``dbm0``, looping."""
+        if self.media:
+            voice = self._voices[int(self.rng.integers(len(self._voices)))]
+            src = self._src[port]
+            src.loop, src.loop_pos = to_int16(voice * 10.0 ** (dbm0 / 20.0)), 0
+
     def _start_sound(self, port: int, hz: float | None, dbm0: float, speech: bool) -> None:
         """While connected a party sends a steady test tone, or a seeded voice, or nothing."""
         if not self.media:
@@ -234,6 +253,9 @@ class SimCard(OutboundCalls):
     # --- commands from the core ---------------------------------------------------------
 
     def answer(self, port: int) -> None:
+        if port in self.fxo_ports:
+            self._answer_line(port)
+            return
         c = self.trunk_caller.get(port)
         if c is None or c.answered_at is not None:
             return
@@ -242,6 +264,9 @@ class SimCard(OutboundCalls):
         self._at(self._now + c.script.digit_delay_s, lambda: self._press_digits(c))
 
     def hangup(self, port: int, cause: int = 16) -> None:
+        if port in self.fxo_ports:
+            self._hangup_line(port)
+            return
         out = self.trunk_out.pop(port, None)
         if out is not None:
             out.state, out.ended_at, out.cause = "ended", self._now, cause

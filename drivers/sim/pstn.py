@@ -16,7 +16,7 @@ import numpy as np
 
 from appliance.errors import DriverError
 from dsp.toneplans import get_plan
-from dsp.tones import to_int16, tone_signal
+from dsp.tones import tone_signal
 
 from ..base import Alerting, Connected, Released
 
@@ -139,10 +139,8 @@ class OutboundCalls:
         sc = call.script
         if sc.outcome == "fax":
             self._play(call.port, "ced", 3.3)  # a fax machine answers with 2100 Hz (V.25 ANS)
-        elif sc.speech and self.media:
-            voice = self._voices[int(self.rng.integers(len(self._voices)))]
-            src = self._src[call.port]
-            src.loop, src.loop_pos = to_int16(voice * 10.0 ** (sc.level_dbm0 / 20.0)), 0
+        elif sc.speech:
+            self._talk(call.port, sc.level_dbm0)
         if sc.talk_s is not None:
             self._at(self._now + sc.talk_s, lambda: self._out_end(call, CAUSES["answered"]))
 
@@ -156,7 +154,6 @@ class OutboundCalls:
             self._out.append(Released(call.port, cause))
 
     def _play(self, port: int, tone: str, seconds: float) -> None:
-        if self.media:
-            self._silence(port)
-            self._src[port].clips.append(tone_clip(self.tone_plan, tone, seconds))
+        self._silence(port)
+        self._play_clip(port, tone_clip(self.tone_plan, tone, seconds))
 

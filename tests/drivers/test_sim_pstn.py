@@ -3,28 +3,15 @@ it hears, judged by our call-progress detector exactly as on a real trunk."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from appliance.errors import DriverError
-from drivers.base import BLOCK, Alarm, Alerting, Connected, Released, Seized
+from drivers.base import Alarm, Alerting, Connected, Released, Seized
 from drivers.sim import CallerScript, OutboundScript, SimCard
-from dsp.g711 import alaw_decode
 from dsp.progress import detect_progress
+from tests.drivers.simrun import run
 
 NUMBER = "13800138000"
-
-
-def run(card: SimCard, seconds: float, port: int = 0, start: float = 0.0):
-    """Step the card in 20 ms frames; the events with their times, and what ``port`` received."""
-    events, audio = [], []
-    frame = np.zeros((len(card.ports), BLOCK), np.uint8)
-    for i in range(int(round(seconds / 0.02))):
-        now = start + i * 0.02
-        events += [(round(now, 2), ev) for ev in card.poll(now)]
-        card.read(frame)
-        audio.append(alaw_decode(frame[port]))
-    return events, np.concatenate(audio)
 
 
 @pytest.mark.parametrize("outcome,signalling,detected", [
