@@ -42,6 +42,7 @@ class Seized:
     port: int
     calling: str | None  # None when the number is withheld or unavailable
     called: str
+    withheld: str | None = None  # why calling is None: "private" (restricted) or "unavailable"
 
 
 @dataclass(frozen=True)

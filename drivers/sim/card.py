@@ -23,9 +23,10 @@ from dsp.levels import dbm0_to_amplitude
 from dsp.signals import speech_like
 from dsp.tones import to_int16
 
-from ..base import BLOCK, Alarm, CardEvent, Digit, OffHook, OnHook, PortInfo, PortKind, Released, Seized
+from ..base import BLOCK, RATE, Alarm, CardEvent, Digit, Flash, OffHook, OnHook, PortInfo, PortKind, Released, Seized
 from .parties import AgentScript, CallerScript, CallerState, PhoneState
 from .pstn import CAUSES, OutboundCalls, OutboundScript, OutboundState, tone_clip
+from .faults import Faults
 from .lines import AnalogLines
 from .source import Source
 
@@ -36,7 +37,7 @@ SPEECH_LOOP_S = 4.0  # a talking party repeats this much seeded speech
 N_VOICES = 4
 
 
-class SimCard(OutboundCalls, AnalogLines):
+class SimCard(OutboundCalls, AnalogLines, Faults):
     """A software card: ``n_trunks`` E1 channels (ports 0..n_trunks-1) then ``n_seats`` FXS ports.
 
     Parameters
@@ -102,6 +103,7 @@ class SimCard(OutboundCalls, AnalogLines):
         self.outbound: list[OutboundState] = []
         self.trunk_out: dict[int, OutboundState] = {}
         self.alarms: dict[int, frozenset[str]] = {1: frozenset()}  # span -> alarms raised, empty when up
+        self._init_faults()
         self._now = 0.0
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
@@ -166,7 +168,8 @@ class SimCard(OutboundCalls, AnalogLines):
             return
         c.port = free
         self.trunk_caller[free] = c
-        self._out.append(Seized(free, c.script.number, self.box_number))
+        withheld = None if c.script.number is not None else (c.script.withheld or "unavailable")
+        self._out.append(Seized(free, c.script.number, self.box_number, withheld))
 
     def _caller_hangs_up(self, c: CallerState, outcome: str, cause: int = 16) -> None:
         if c.port is None or self.trunk_caller.get(c.port) is not c:
@@ -219,6 +222,37 @@ class SimCard(OutboundCalls, AnalogLines):
         ph.peer = None
         self._silence(ph.port)
         self._out.append(OnHook(ph.port))
+
+    def phone_dials(self, port: int, digits: str) -> None:
+        """The agent at FXS ``port`` lifts the phone (if on hook) and dials ``digits`` after dial tone.
+
+        With media the keys go as DTMF audio into the port's frames; without, as Digit events.
+        """
+        ph = self._phone(port)
+        if ph.hook == "ringing":
+            raise DriverError(f"phone on port {port} is ringing; it answers, it does not dial")
+        if ph.hook == "on":
+            ph.hook = "off"
+            self._out.append(OffHook(port))
+        if self.media:
+            self._src[port].clips.append(np.zeros(int(0.5 * RATE), np.int16))  # listens to dial tone first
+            self._src[port].clips.append(dtmf_generate(digits, level_dbm0=-8.0, on_s=0.08, off_s=0.08))
+        else:
+            self._at(self._now + 0.5, lambda: self._out.extend(Digit(port, d) for d in digits))
+
+    def phone_flash(self, port: int) -> None:
+        """The agent at FXS ``port`` flashes the hook (to transfer or to take a waiting call)."""
+        ph = self._phone(port)
+        if ph.hook != "off":
+            raise DriverError(f"phone on port {port} is {ph.hook} hook; only a phone off hook can flash")
+        self._out.append(Flash(port))
+
+    def schedule_phone(self, at: float, action: str, port: int, *args) -> None:
+        """Run ``phone_dials`` or ``phone_flash`` at time ``at``."""
+        if action not in ("phone_dials", "phone_flash"):
+            raise DriverError(f"unknown phone action {action!r}; one of phone_dials, phone_flash")
+        fn = getattr(self, action)
+        self._at(at, lambda: fn(port, *args))
 
     def _silence(self, port: int) -> None:
         src = self._src[port]
@@ -279,6 +313,7 @@ class SimCard(OutboundCalls, AnalogLines):
             self._silence(port)
 
     def ring(self, port: int, caller: str | None) -> None:
+        self._check_plugged(f"ring port {port}")
         ph = self._phone(port)
         if ph.hook != "on":
             raise DriverError(f"cannot ring FXS port {port}: the phone is {ph.hook} hook")
@@ -359,13 +394,15 @@ class SimCard(OutboundCalls, AnalogLines):
             if src.active:
                 src.fill(rx[port], self._t)
         alaw_encode(rx, out=out)
+        if self.dead_ports or self._drop:
+            self._apply_faults(out)
 
     def write(self, frames: np.ndarray) -> None:
         for c in self.trunk_caller.values():
-            if c.script.record:
+            if c.script.record and c.port not in self.dead_ports:
                 c.heard.append(alaw_decode(frames[c.port]))
         for ph in self.phones.values():
-            if ph.agent.record and ph.hook == "off":
+            if ph.agent.record and ph.hook == "off" and ph.port not in self.dead_ports:
                 ph.heard.append(alaw_decode(frames[ph.port]))
 
     def close(self) -> None:

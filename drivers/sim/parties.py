@@ -22,6 +22,7 @@ class CallerScript:
     number: str | None
     arrive_at: float
     digits: str = "1"
+    withheld: str | None = None  # with number None: "private" or "unavailable" (else "unavailable" is assumed)
     digit_delay_s: float = 1.0  # after the box answers (callers press during the prompt)
     patience_s: float = math.inf
     talk_s: float | None = None

@@ -100,6 +100,7 @@ class OutboundCalls:
     """
 
     def dial(self, port: int, number: str) -> None:
+        self._check_plugged(f"dial on port {port}")
         if not 0 <= port < self.n_trunks:
             raise DriverError(f"cannot dial on port {port}: outbound calls go on trunk ports 0..{self.n_trunks - 1}")
         if port in self.trunk_caller or port in self.trunk_out:

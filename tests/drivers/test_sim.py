@@ -23,7 +23,7 @@ def test_ports_callers_and_blocking():
 def test_caller_presses_digits_as_audio_after_answer_then_abandons():
     card = SimCard(1, 0)
     card.add_caller(CallerScript(None, arrive_at=0.0, digits="15#", digit_delay_s=0.5, patience_s=2.0))
-    assert card.poll(0.0) == [Seized(0, None, "4008001234")]
+    assert card.poll(0.0) == [Seized(0, None, "4008001234", "unavailable")]  # no number, no reason: unavailable
     card.answer(0)
     frames = np.zeros((1, BLOCK), np.uint8)
     audio, events = [], []
