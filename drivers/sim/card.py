@@ -99,7 +99,7 @@ class SimCard(OutboundCalls, AnalogLines, Faults):
         self.network = dict(network or {})
         self.unknown = unknown or OutboundScript("vacant", tone_s=6.0)
         self.tone_plan = tone_plan
-        tone_clip(tone_plan, "ringback", 0.0)  # a bad plan name fails here, not mid-call
+        tone_clip(tone_plan, "ringback")  # a bad plan name fails here, not mid-call
         self.outbound: list[OutboundState] = []
         self.trunk_out: dict[int, OutboundState] = {}
         self.alarms: dict[int, frozenset[str]] = {1: frozenset()}  # span -> alarms raised, empty when up
@@ -265,6 +265,12 @@ class SimCard(OutboundCalls, AnalogLines, Faults):
         """Queue a finite sound (int16) on ``port``'s line."""
         if self.media:
             self._src[port].clips.append(x)
+
+    def _loop_clip(self, port: int, x: np.ndarray) -> None:
+        """``port``'s line repeats ``x`` (int16) until it is silenced."""
+        if self.media:
+            src = self._src[port]
+            src.loop, src.loop_pos = x, 0
 
     def _talk(self, port: int, dbm0: float) -> None:
         """``port``'s far end talks: a seeded voice at ``dbm0``, looping."""

@@ -144,7 +144,7 @@ class AnalogLines:
         if call.script.clear_by == "polarity":
             self._out.append(Polarity(call.port))
         else:  # the exchange only plays busy tone until the box puts the line on hook
-            self._play_clip(call.port, tone_clip(self.tone_plan, "busy", 120.0))
+            self._loop_clip(call.port, tone_clip(self.tone_plan, "busy"))
 
     def _hangup_line(self, port: int) -> None:
         call = self.line_calls.pop(port, None)

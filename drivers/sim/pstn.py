@@ -84,11 +84,17 @@ class OutboundState:
         return self.state != "ended"
 
 
-def tone_clip(plan: str, name: str, seconds: float) -> np.ndarray:
-    """``seconds`` of the plan's tone ``name`` (ringback, busy, sit, ced ...) as int16 at 8 kHz."""
+def tone_clip(plan: str, name: str, seconds: float | None = None) -> np.ndarray:
+    """The plan's tone ``name`` (ringback, busy, sit, ced ...) as int16 at 8 kHz.
+
+    ``seconds`` None gives one whole cycle (1 s of a continuous tone: whole periods
+    of every plan frequency), which loops seamlessly for as long as a line plays it.
+    """
     spec = get_plan(plan).tones.get(name)
     if spec is None:
         raise DriverError(f"tone plan {plan!r} has no {name!r} tone")
+    if seconds is None:
+        seconds = sum(on + off for on, off in spec.on_off) or 1.0
     return tone_signal(spec, seconds)
 
 
@@ -122,13 +128,13 @@ class OutboundCalls:
         if sc.outcome in ("answered", "fax", "no_answer"):
             call.state = "alerting"
             self._out.append(Alerting(call.port))
-            self._play(call.port, "ringback", sc.ring_s)
+            self._play(call.port, "ringback")
             if sc.outcome == "no_answer":
                 self._at(self._now + sc.ring_s, lambda: self._out_end(call, CAUSES["no_answer"]))
             else:
                 self._at(self._now + sc.ring_s, lambda: self._out_connect(call))
         else:  # the exchange plays its tone in band, then clears with the matching cause
-            self._play(call.port, _OUTCOME_TONE[sc.outcome], sc.tone_s)
+            self._play(call.port, _OUTCOME_TONE[sc.outcome])
             self._at(self._now + sc.tone_s, lambda: self._out_end(call, CAUSES[sc.outcome]))
 
     def _out_connect(self, call: OutboundState) -> None:
@@ -154,7 +160,11 @@ class OutboundCalls:
             self._silence(call.port)
             self._out.append(Released(call.port, cause))
 
-    def _play(self, port: int, tone: str, seconds: float) -> None:
+    def _play(self, port: int, tone: str, seconds: float | None = None) -> None:
+        """Play the network's ``tone`` on ``port``: for ``seconds``, or looping until the call moves on."""
         self._silence(port)
-        self._play_clip(port, tone_clip(self.tone_plan, tone, seconds))
+        if seconds is None:
+            self._loop_clip(port, tone_clip(self.tone_plan, tone))
+        else:
+            self._play_clip(port, tone_clip(self.tone_plan, tone, seconds))
 
