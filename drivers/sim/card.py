@@ -23,11 +23,12 @@ from dsp.levels import dbm0_to_amplitude
 from dsp.signals import speech_like
 from dsp.tones import to_int16
 
-from ..base import BLOCK, RATE, Alarm, CardEvent, Digit, Flash, OffHook, OnHook, PortInfo, PortKind, Released, Seized
+from ..base import BLOCK, Alarm, CardEvent, Digit, OffHook, OnHook, PortInfo, PortKind, Released, Seized
 from .parties import AgentScript, CallerScript, CallerState, PhoneState
 from .pstn import CAUSES, OutboundCalls, OutboundScript, OutboundState, tone_clip
 from .faults import Faults
 from .lines import AnalogLines
+from .phones import PhoneActions
 from .source import Source
 
 SPAN_ALARMS = ("RED", "YELLOW", "BLUE", "LOS", "LOF")  # as DAHDI names them
@@ -37,7 +38,7 @@ SPEECH_LOOP_S = 4.0  # a talking party repeats this much seeded speech
 N_VOICES = 4
 
 
-class SimCard(OutboundCalls, AnalogLines, Faults):
+class SimCard(OutboundCalls, AnalogLines, Faults, PhoneActions):
     """A software card: ``n_trunks`` E1 channels (ports 0..n_trunks-1) then ``n_seats`` FXS ports.
 
     Parameters
@@ -223,36 +224,16 @@ class SimCard(OutboundCalls, AnalogLines, Faults):
         self._silence(ph.port)
         self._out.append(OnHook(ph.port))
 
-    def phone_dials(self, port: int, digits: str) -> None:
-        """The agent at FXS ``port`` lifts the phone (if on hook) and dials ``digits`` after dial tone.
-
-        With media the keys go as DTMF audio into the port's frames; without, as Digit events.
-        """
-        ph = self._phone(port)
-        if ph.hook == "ringing":
-            raise DriverError(f"phone on port {port} is ringing; it answers, it does not dial")
-        if ph.hook == "on":
-            ph.hook = "off"
-            self._out.append(OffHook(port))
-        if self.media:
-            self._src[port].clips.append(np.zeros(int(0.5 * RATE), np.int16))  # listens to dial tone first
-            self._src[port].clips.append(dtmf_generate(digits, level_dbm0=-8.0, on_s=0.08, off_s=0.08))
+    def far_end_clears(self, port: int, cause: int = 16) -> None:
+        """Whoever is on the far side of ``port`` hangs up now (a test's or a scenario's move)."""
+        if port in self.trunk_caller:
+            self._caller_hangs_up(self.trunk_caller[port], "completed", cause)
+        elif port in self.trunk_out:
+            self._out_end(self.trunk_out[port], cause)
+        elif port in self.line_calls:
+            self._line_caller_leaves(self.line_calls[port])
         else:
-            self._at(self._now + 0.5, lambda: self._out.extend(Digit(port, d) for d in digits))
-
-    def phone_flash(self, port: int) -> None:
-        """The agent at FXS ``port`` flashes the hook (to transfer or to take a waiting call)."""
-        ph = self._phone(port)
-        if ph.hook != "off":
-            raise DriverError(f"phone on port {port} is {ph.hook} hook; only a phone off hook can flash")
-        self._out.append(Flash(port))
-
-    def schedule_phone(self, at: float, action: str, port: int, *args) -> None:
-        """Run ``phone_dials`` or ``phone_flash`` at time ``at``."""
-        if action not in ("phone_dials", "phone_flash"):
-            raise DriverError(f"unknown phone action {action!r}; one of phone_dials, phone_flash")
-        fn = getattr(self, action)
-        self._at(at, lambda: fn(port, *args))
+            raise DriverError(f"port {port} has no call whose far end could clear")
 
     def _silence(self, port: int) -> None:
         src = self._src[port]
@@ -393,7 +374,14 @@ class SimCard(OutboundCalls, AnalogLines, Faults):
 
     # --- media ----------------------------------------------------------------------------
 
+    def _frames(self, arr: np.ndarray, what: str) -> None:
+        want = (len(self.ports), BLOCK)
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.shape != want:
+            got = f"{arr.dtype} {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
+            raise DriverError(f"{what}: frames must be a uint8 array of shape {want}, got {got}")
+
     def read(self, out: np.ndarray) -> None:
+        self._frames(out, "read")
         rx = self._rx
         rx.fill(0)
         for port, src in enumerate(self._src):
@@ -404,6 +392,7 @@ class SimCard(OutboundCalls, AnalogLines, Faults):
             self._apply_faults(out)
 
     def write(self, frames: np.ndarray) -> None:
+        self._frames(frames, "write")
         for c in self.trunk_caller.values():
             if c.script.record and c.port not in self.dead_ports:
                 c.heard.append(alaw_decode(frames[c.port]))
