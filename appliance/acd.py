@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-AGENT_STATES = ("logged_out", "available", "ringing", "talking", "busy")
+AGENT_STATES = ("logged_out", "available", "ringing", "talking", "busy", "out_of_service")
 
 
 @dataclass

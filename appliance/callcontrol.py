@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drivers.base import Digit, OffHook, OnHook, Released, Seized
+from drivers.base import Alarm, Digit, OffHook, OnHook, PortFault, Released, Seized
 
 from .acd import Acd, Agent
 from .actions import (
@@ -62,8 +62,11 @@ class CallCentre:
     """
 
     def __init__(self, trunk_ports: list[int], agents: list[Agent], ivr: IvrConfig, queue: dict,
-                 *, record: bool = True, call_id_prefix: str = "c") -> None:
+                 *, record: bool = True, call_id_prefix: str = "c", port_spans: dict[int, int] | None = None) -> None:
         self.trunk_ports = list(trunk_ports)
+        self.port_spans = dict(port_spans or {p: 1 for p in self.trunk_ports})
+        self.span_alarms: dict[int, list[str]] = {}  # spans in alarm and their alarms
+        self.faulty_ports: dict[int, str] = {}  # ports out of service and why
         self.acd = Acd(agents, strategy=queue.get("strategy", "longest_idle"))
         self.ivr_cfg = ivr
         self.queue_name = queue.get("name", "default")
@@ -98,6 +101,10 @@ class CallCentre:
             return self._offhook(event.port, now)
         if isinstance(event, OnHook):
             return self._onhook(event.port, now)
+        if isinstance(event, Alarm):
+            return self._span_alarm(event, now)
+        if isinstance(event, PortFault):
+            return self._port_fault(event, now)
         return []
 
     def next_deadline(self) -> float | None:
@@ -294,6 +301,35 @@ class CallCentre:
         agent.set_state(state, now)
         return [Publish("agent.state", {"seat": agent.seat, "state": state})]
 
+    # --- faults ------------------------------------------------------------------------------
+
+    def _span_alarm(self, event: Alarm, now: float) -> list[Action]:
+        """Mark a span down or up; its calls end by the card's own Released events (cause 38)."""
+        alarms = sorted(event.alarms)
+        if alarms:
+            self.span_alarms[event.span] = alarms
+        else:
+            self.span_alarms.pop(event.span, None)
+        return [Publish("span.alarm", {"span": event.span, "alarms": alarms})]
+
+    def _port_fault(self, event: PortFault, now: float) -> list[Action]:
+        """A port that fails is out of service until it works again; a seat's call on it ends."""
+        out: list[Action] = [Publish("port.fault", {"port": event.port, "ok": event.ok, "reason": event.reason})]
+        agent = self.acd.by_port.get(event.port)
+        if not event.ok:
+            self.faulty_ports[event.port] = event.reason
+            if agent is not None:
+                if agent.state == "talking":
+                    out += self._onhook(event.port, now)  # nobody can hear the agent any more
+                agent.resume = None
+                out += self._agent_state(agent, "out_of_service", now)
+            return out
+        self.faulty_ports.pop(event.port, None)
+        if agent is not None and agent.state == "out_of_service":
+            agent.idle_since = now
+            out += self._agent_state(agent, "available", now) + self._dispatch(now)
+        return out
+
     # --- commands ----------------------------------------------------------------------------
 
     def set_agent_state(self, agent: Agent, state: str, now: float) -> list[Action]:
@@ -316,7 +352,9 @@ class CallCentre:
         trunks = []
         for channel, port in enumerate(self.trunk_ports, 1):
             c = self.calls.get(port)
-            trunks.append({"port": port, "channel": channel, "state": trunk_state[c.state] if c else "idle",
+            down = port in self.faulty_ports or self.port_spans.get(port) in self.span_alarms
+            trunks.append({"port": port, "channel": channel,
+                           "state": trunk_state[c.state] if c else ("alarm" if down else "idle"),
                            "caller": c.caller if c else None, "call_id": c.call_id if c else None})
         seats = []
         for a in self.acd.agents:
@@ -326,4 +364,6 @@ class CallCentre:
         queue = [{"call_id": e.call_id, "caller": by_id[e.call_id].caller, "position": i + 1,
                   "waiting_s": round(now - e.enqueued_at, 1)} for i, e in enumerate(self.acd.queue)]
         return {"trunks": trunks, "seats": seats, "queue": queue,
-                "today": {**self.counts, "in_progress": len(self.calls)}}
+                "today": {**self.counts, "in_progress": len(self.calls)},
+                "alarms": {"spans": {str(k): v for k, v in sorted(self.span_alarms.items())},
+                           "ports": {str(k): v for k, v in sorted(self.faulty_ports.items())}}}

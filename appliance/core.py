@@ -82,7 +82,8 @@ class Core:
                         idle_since=now) for i, s in enumerate(seats)]
         prefix = dt.datetime.fromtimestamp(clock.wall(), self.tz).strftime("%Y%m%d%H%M%S")
         self.logic = CallCentre(trunks, agents, IvrConfig.from_config(cfg["ivr"]), cfg["queue"],
-                                record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix)
+                                record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix,
+                                port_spans={p.index: p.span for p in self.card.ports if p.span is not None})
         if prompts is None:
             prompts = render_prompts(PromptLibrary(data.prompts, lang=cfg["system"]["language"],
                                                   level_dbm0=cfg["ivr"]["prompt_level_dbm0"]), cfg)

@@ -194,6 +194,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "示忙",
         "en": "Busy",
     },
+    "web.state.out_of_service": {
+        "zh": "故障停用",
+        "en": "Out of service",
+    },
 }
 
 

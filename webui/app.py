@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES = os.path.join(HERE, "templates")
 STATIC = os.path.join(HERE, "static")
 TRUNK_STATES = ("idle", "ringing", "ivr", "queued", "agent", "alarm")
-SEAT_STATES = ("available", "ringing", "talking", "busy", "logged_out")
+SEAT_STATES = ("available", "ringing", "talking", "busy", "logged_out", "out_of_service")
 LABELS = ("web.trunks", "web.seats", "web.queue", "web.queue.empty", "web.today", "web.live", "web.offline",
           "web.col.seat", "web.col.extension", "web.col.state", "web.col.caller", "web.col.since",
           "web.col.position", "web.col.waiting")

@@ -95,3 +95,35 @@ def test_caller_leaving_mid_call_leaves_the_agent_on_busy_tone_until_hang_up():
     assert (record["talk_s"], record["wait_s"], record["ended_by"]) == (28.0, 1.0, "caller")
     acts = cc.handle(OnHook(30), 31.0)
     assert StopTone(30) in acts and cc.acd.agents[0].state == "available"
+
+
+def test_span_alarm_marks_the_trunks_down_until_it_clears():
+    from drivers.base import Alarm
+
+    cc = centre()
+    acts = cc.handle(Alarm(1, frozenset({"RED", "LOS"})), 5.0)
+    assert acts == [Publish("span.alarm", {"span": 1, "alarms": ["LOS", "RED"]})]
+    snap = cc.snapshot(5.0)
+    assert {t["state"] for t in snap["trunks"]} == {"alarm"} and snap["alarms"]["spans"] == {"1": ["LOS", "RED"]}
+    cc.handle(Alarm(1, frozenset()), 9.0)
+    snap = cc.snapshot(9.0)
+    assert {t["state"] for t in snap["trunks"]} == {"idle"} and snap["alarms"] == {"spans": {}, "ports": {}}
+
+
+def test_a_seat_whose_port_fails_mid_call_ends_the_call_and_is_skipped_until_it_works():
+    from drivers.base import PortFault
+
+    cc = centre()
+    cc.acd.agents[0].idle_since = 5.0
+    cc.handle(Seized(3, "13800138000", "4008001234"), 10.0)
+    cc.handle(Digit(3, "1"), 11.0)  # rings seat 2 (port 31), idle longest
+    cc.handle(OffHook(31), 12.0)
+    acts = cc.handle(PortFault(31, False, "no frames"), 20.0)
+    assert acts[0] == Publish("port.fault", {"port": 31, "ok": False, "reason": "no frames"})
+    assert Hangup(3, 16) in acts and cc.acd.agents[1].state == "out_of_service"
+    cc.handle(Seized(4, "13900139000", "4008001234"), 21.0)
+    acts = cc.handle(Digit(4, "1"), 22.0)
+    assert Ring(30, "13900139000") in acts  # seat 1, the only one in service
+    assert cc.snapshot(22.0)["alarms"]["ports"] == {"31": "no frames"}
+    acts = cc.handle(PortFault(31, True), 30.0)
+    assert cc.acd.agents[1].state == "available" and cc.snapshot(30.0)["alarms"]["ports"] == {}
