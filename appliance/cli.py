@@ -98,10 +98,22 @@ def cmd_run(args) -> int:
     data = _data_dir(args.data_dir, args.init)
     with InstanceLock(data.lock):
         cfg = load_config(data.config)
-        core = Core(data, cfg, RealClock())
+        core = Core(data, cfg, RealClock(), hotplug=_hotplug())
         print(f"core running; control socket {data.socket}", flush=True)
         asyncio.run(_serve(core, asyncio.Event()))
     return 0
+
+
+def _hotplug():
+    """The udev watcher for a real run, or None where udev cannot be read (a container, a test box)."""
+    try:
+        import pyudev
+
+        from drivers.hotplug_watch import Hotplug
+        return Hotplug(pyudev.Context())
+    except (ImportError, OSError) as e:
+        log.warning("hotplug off: udev cannot be read (%s)", e)
+        return None
 
 
 def cmd_simulate(args) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import datetime as dt
 import logging
 import zoneinfo
@@ -65,10 +67,13 @@ class Core:
     prompts : dict of str to ndarray, optional
         Pre-rendered prompts; rendered with espeak-ng (or beeps) into the data dir's cache if absent.
     media : bool
+    hotplug : drivers.hotplug_watch.Hotplug, optional
+        Watches udev for voice cards, GSM modems and USB disks (a real box); a voice card
+        that disappears raises the ``card.removed`` alarm until one is back.
     """
 
     def __init__(self, data: DataDir, cfg: dict, clock, *, card: Card | None = None,
-                 prompts: dict[str, np.ndarray] | None = None, media: bool = True) -> None:
+                 prompts: dict[str, np.ndarray] | None = None, media: bool = True, hotplug=None) -> None:
         self.data, self.cfg, self.clock = data, cfg, clock
         self.tz = zoneinfo.ZoneInfo(cfg["system"]["timezone"])
         self.card = card if card is not None else make_card(cfg, media=media)
@@ -99,6 +104,8 @@ class Core:
                              {"seat": Int(1, 24), "state": Enum("available", "busy", "logged_out")})
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
+        self.hotplug = hotplug
+        self.box_alarms: dict[str, str] = {}  # box-level alarms (not span or port): name -> detail
 
     def _today(self) -> dt.date:
         return dt.datetime.fromtimestamp(self.clock.wall(), self.tz).date()
@@ -119,8 +126,11 @@ class Core:
         for s in snap["seats"]:
             s["since"] = round(self.clock.epoch(s["since"]), 3)
         system = self.cfg["system"]
+        snap["alarms"]["box"] = dict(sorted(self.box_alarms.items()))
+        devices = [{"kind": d.kind, "id": d.id, "description": d.description}
+                   for d in (self.hotplug.present() if self.hotplug is not None else [])]
         return {"time": round(self.clock.wall(), 3), "box": {"name": system["name"], "number": system["box_number"]},
-                **snap}
+                **snap, "devices": devices}
 
     def agent_state(self, seat: int, state: str) -> dict:
         """The ``agent.state`` command: set a seat available, busy or logged out."""
@@ -137,8 +147,26 @@ class Core:
 
     async def start(self) -> None:
         await self.server.start()
+        if self.hotplug is not None:
+            self.hotplug.start(asyncio.get_running_loop(), self.on_hotplug)
+
+    def on_hotplug(self, event) -> None:
+        """A device came or went: tell the control API's subscribers, and keep the card alarm true."""
+        self.bus.publish("device", {"kind": event.kind, "present": event.present, "id": event.id,
+                                    "description": event.description})
+        if event.kind != "voice_card" or self.cfg["card"]["driver"] != "dahdi":
+            return
+        cards = [d for d in self.hotplug.present() if d.kind == "voice_card"] if self.hotplug else []
+        if cards and "card.removed" in self.box_alarms:
+            del self.box_alarms["card.removed"]
+            self.bus.publish("alarm", {"name": "card.removed", "raised": False})
+        elif not cards and "card.removed" not in self.box_alarms:
+            self.box_alarms["card.removed"] = event.description
+            self.bus.publish("alarm", {"name": "card.removed", "raised": True, "detail": event.description})
 
     async def stop(self) -> None:
+        if self.hotplug is not None:
+            self.hotplug.stop()
         await self.server.close()
         self.close()
 
