@@ -8,10 +8,10 @@ give an independent implementation to check ours against.
 from __future__ import annotations
 
 import ctypes.util
-import os
 
 import numpy as np
-import pytest
+
+from tests.tools import skip_or_fail
 
 _CDEF = """
 typedef struct dtmf_tx_state_s dtmf_tx_state_t;
@@ -76,10 +76,7 @@ def require_spandsp():
     try:
         return load()
     except OSError as exc:
-        msg = f"libspandsp is not installed (.ci/run installs libspandsp-dev): {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        skip_or_fail(f"libspandsp is not installed (.ci/run installs libspandsp-dev): {exc}")
 
 
 def dtmf_tx(digits: str, level_dbm0: int = -10, twist_db: int = 0, on_ms: int = 100, off_ms: int = 100) -> np.ndarray:
