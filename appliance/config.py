@@ -37,7 +37,8 @@ class Option:
     ASCII digits), ``int``/``float`` (``lo..hi`` inclusive; ints are accepted for
     floats), ``bool``, ``choice`` (one of ``choices``), ``timezone`` (an IANA
     zoneinfo name), ``ip`` (an IPv4/IPv6 address), ``menu`` (DTMF key -> one of
-    ``choices``).
+    ``choices``), ``channels`` (a DAHDI channel list such as ``1-15,17-31``, every
+    channel in ``lo..hi``; kept sorted and collapsed).
     """
 
     kind: str
@@ -60,8 +61,23 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "driver": Option("choice", "sim", "voice card driver", choices=("sim", "dahdi")),
         "trunk_channels": Option("int", 30, "E1 channels used for trunk calls", 1, 31),
         "seats": Option("int", 6, "number of agent seats", 1, 24),
-        "tone_plan": Option("choice", "cn", "call-progress tones callers hear and outbound calls listen for",
-                            choices=("cn", "us")),
+        "tone_plan": Option("choice", "cn", "call-progress tones callers hear and outbound calls listen for; "
+                            "also the DAHDI tone zone", choices=("cn", "us")),
+        "echo_canceller": Option("choice", "oslec", "DAHDI echo canceller on every voice channel",
+                                 choices=("oslec", "mg2", "none")),
+    },
+    # The E1 span to the carrier, as /etc/dahdi/system.conf describes it (drivers.dahdi.sysconf).
+    "span": {
+        "enabled": Option("bool", True, "the card has the E1 span; false for an analog-only card"),
+        "signalling": Option("choice", "pri_cpe", "pri_cpe (we are the user side), pri_net, or mfcr2 (China No.1)",
+                             choices=("pri_cpe", "pri_net", "mfcr2")),
+        "framing": Option("choice", "ccs", "E1 framing: ccs for PRI, cas for MFC/R2", choices=("ccs", "cas")),
+        "coding": Option("choice", "hdb3", "E1 line coding", choices=("hdb3", "ami")),
+        "crc4": Option("bool", True, "CRC-4 multiframe checking (ask the carrier)"),
+        "timing": Option("int", 1, "1: take the clock from the line (the carrier is master); 0: never", 0, 1),
+        "lbo": Option("int", 0, "line build-out, 0 for E1", 0, 7),
+        "dchan": Option("int", 16, "PRI D-channel timeslot", 1, 31),
+        "channels": Option("channels", "1-15,17-31", "voice timeslots: PRI B-channels or R2 channels", 1, 31),
     },
     "queue": {
         "name": Option("str", "default", "queue name", 1, 32),
@@ -97,7 +113,16 @@ SEAT_ITEM: dict[str, Option] = {
     "name": Option("str", None, "seat name (default 坐席N)", 1, 32),
     "extension": Option("digits", None, "internal extension, unique (default 80N)", 2, 8),
 }
-SECTIONS = ("system", "card", "seats", "queue", "ivr", "recording", "web")
+
+# ``analog`` is a list section: one item per analog port that DAHDI is to configure.
+ANALOG_ITEM: dict[str, Option] = {
+    "channel": Option("int", None, "DAHDI channel number of the port, unique; after the span's 31 when it has one",
+                      1, 1024),
+    "kind": Option("choice", "fxs", "fxs: the port rings a phone; fxo: the port is wired to a line",
+                   choices=("fxs", "fxo")),
+}
+SPAN_CHANNELS = 31  # an E1 span numbers its timeslots 1..31 whichever of them carry calls
+SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "ivr", "recording", "web")
 
 
 def _default_seats(n: int) -> list[dict]:
@@ -105,11 +130,18 @@ def _default_seats(n: int) -> list[dict]:
             for i in range(1, n + 1)]
 
 
+def _default_analog() -> list[dict]:
+    """The box's six FXS ports, numbered after the span's 31 channels."""
+    return [{"channel": SPAN_CHANNELS + i, "kind": "fxs"} for i in range(1, 7)]
+
+
 def _build_defaults() -> dict:
     out: dict[str, Any] = {}
     for section in SECTIONS:
         if section == "seats":
             out[section] = _default_seats(SCHEMA["card"]["seats"].default)
+        elif section == "analog":
+            out[section] = _default_analog()
         else:
             out[section] = {k: copy.deepcopy(o.default) for k, o in SCHEMA[section].items()}
     return out
@@ -135,7 +167,7 @@ def _check(key: str, opt: Option, value: Any) -> Any:
         return ConfigError(f"{key}: {value!r} {why}")
 
     kind = opt.kind
-    if kind in ("str", "digits", "choice", "timezone", "ip") and not isinstance(value, str):
+    if kind in ("str", "digits", "choice", "timezone", "ip", "channels") and not isinstance(value, str):
         raise fail(f"is {_type_name(value)}; expected a string")
     if kind == "str":
         if not opt.lo <= len(value) <= opt.hi:
@@ -180,9 +212,42 @@ def _check(key: str, opt: Option, value: Any) -> Any:
         if "queue" not in value.values():
             raise ConfigError(f"{key}: {value!r} has no key leading to 'queue'; at least one is required")
         return dict(value)
+    elif kind == "channels":
+        channels = _parse_channels(value)
+        if channels is None:
+            raise fail("is not a channel list; write numbers and ranges such as 1-15,17-31")
+        outside = [c for c in channels if not opt.lo <= c <= opt.hi]
+        if outside:
+            raise fail(f"includes {outside[0]}; allowed channels {_num(opt.lo)}..{_num(opt.hi)}")
+        return _format_channels(channels)
     else:  # pragma: no cover - a schema typo, caught by the tests over SCHEMA
         raise AssertionError(f"unknown option kind {kind!r}")
     return value
+
+
+def _parse_channels(text: str) -> list[int] | None:
+    """'1-15, 17-31' -> [1, ..., 15, 17, ..., 31] (sorted, unique); None when ``text`` is not such a list."""
+    out: set[int] = set()
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*([0-9]{1,4})\s*(?:-\s*([0-9]{1,4})\s*)?", part)
+        if not m:
+            return None
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if lo > hi:
+            return None
+        out.update(range(lo, hi + 1))
+    return sorted(out)
+
+
+def _format_channels(channels: list[int]) -> str:
+    """Sorted unique channel numbers -> '1-15,17-31' (runs of two or more as ranges)."""
+    runs: list[list[int]] = []
+    for c in channels:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _check_mapping(where: str, options: dict[str, Option], raw: Any, defaults: dict) -> dict:
@@ -219,18 +284,59 @@ def _check_seats(raw: Any, n_seats: int) -> list[dict]:
     return seats
 
 
+def _check_analog(raw: Any) -> list[dict]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"analog: {raw!r} is {_type_name(raw)}; expected a list with one item per analog port")
+    ports: list[dict] = []
+    first: dict[int, int] = {}
+    for i, item in enumerate(raw):
+        where = f"analog[{i}]"
+        if isinstance(item, dict) and "channel" not in item:
+            raise ConfigError(f"{where}.channel: missing; give the port's DAHDI channel number")
+        port = _check_mapping(where, ANALOG_ITEM, item, {"kind": "fxs"})
+        ch = port["channel"]
+        if ch in first:
+            raise ConfigError(f"{where}.channel: {ch} is already used by analog[{first[ch]}]; channels must be unique")
+        first[ch] = i
+        ports.append(port)
+    return ports
+
+
+def _check_span_plan(span: dict, analog: list[dict]) -> None:
+    """The combinations DAHDI cannot configure: framing against signalling, timeslot 16, analog ports on the span."""
+    sig, framing = span["signalling"], span["framing"]
+    need = "cas" if sig == "mfcr2" else "ccs"
+    if framing != need:
+        raise ConfigError(f"span.signalling: {sig!r} needs span.framing {need!r}, not {framing!r}; "
+                          "change both in one save")
+    channels = _parse_channels(span["channels"])
+    if sig == "mfcr2" and 16 in channels:
+        raise ConfigError(f"span.channels: {span['channels']!r} includes 16; "
+                          "with cas framing timeslot 16 carries the signalling bits")
+    if sig != "mfcr2" and span["dchan"] in channels:
+        raise ConfigError(f"span.channels: {span['channels']!r} includes span.dchan {span['dchan']}; "
+                          "the D-channel carries no calls")
+    if span["enabled"]:
+        for i, port in enumerate(analog):
+            if port["channel"] <= SPAN_CHANNELS:
+                raise ConfigError(f"analog[{i}].channel: {port['channel']} is a channel of the E1 span "
+                                  f"(1..{SPAN_CHANNELS}, span.enabled is true); analog ports start at "
+                                  f"{SPAN_CHANNELS + 1}")
+
+
 def validate(raw: dict) -> dict:
     """Check a whole config and return it complete, defaults merged in for missing keys and sections.
 
     Parameters
     ----------
     raw : dict
-        section name -> values (a dict; for ``seats`` a list of seat dicts).
+        section name -> values (a dict; for ``seats`` and ``analog`` a list of item dicts).
 
     Returns
     -------
     dict
-        A new dict with every section of ``SCHEMA`` plus ``seats``; float options are floats.
+        A new dict with every section of ``SCHEMA`` plus ``seats`` and ``analog``; float options
+        are floats, channel lists collapsed (``1-15,17-31``).
 
     Raises
     ------
@@ -246,7 +352,11 @@ def validate(raw: dict) -> dict:
     for section in SECTIONS:
         if section == "seats":
             continue  # checked last: its length depends on card.seats
+        if section == "analog":
+            out[section] = _check_analog(raw[section]) if section in raw else _default_analog()
+            continue
         out[section] = _check_mapping(section, SCHEMA[section], raw.get(section, {}), DEFAULTS[section])
+    _check_span_plan(out["span"], out["analog"])
     n = out["card"]["seats"]
     out["seats"] = _check_seats(raw["seats"], n) if "seats" in raw else _default_seats(n)
     return {s: out[s] for s in SECTIONS}

@@ -25,7 +25,10 @@ def err(raw) -> str:
 def test_defaults_are_the_six_seat_box():
     assert DEFAULTS == {
         "system": {"name": "呼叫中心", "language": "zh", "box_number": "4008001234", "timezone": "Asia/Shanghai"},
-        "card": {"driver": "sim", "trunk_channels": 30, "seats": 6, "tone_plan": "cn"},
+        "card": {"driver": "sim", "trunk_channels": 30, "seats": 6, "tone_plan": "cn", "echo_canceller": "oslec"},
+        "span": {"enabled": True, "signalling": "pri_cpe", "framing": "ccs", "coding": "hdb3", "crc4": True,
+                 "timing": 1, "lbo": 0, "dchan": 16, "channels": "1-15,17-31"},
+        "analog": [{"channel": c, "kind": "fxs"} for c in range(32, 38)],
         "seats": [{"seat": i, "name": f"坐席{i}", "extension": f"80{i}"} for i in range(1, 7)],
         "queue": {"name": "default", "strategy": "longest_idle", "ring_timeout_s": 15.0, "max_wait_s": 300.0},
         "ivr": {"welcome": "您好，欢迎致电。咨询请按1。", "voice": "cmn", "menu": {"1": "queue"},
@@ -100,7 +103,29 @@ def test_seat_items_default_from_their_number():
     ({"recording": {"mode": "quad"}}, "recording.mode: 'quad' is not allowed; one of mono, stereo"),
     ({"web": {"listen": "localhost"}}, "web.listen: 'localhost' is not an IP address; e.g. 127.0.0.1, 0.0.0.0 or ::1"),
     ({"web": {"port": 70000}}, "web.port: 70000 is out of range; allowed 1..65535"),
-    ({"wbe": {}}, "wbe: unknown section; allowed sections: card, ivr, queue, recording, seats, system, web"),
+    ({"card": {"echo_canceller": "hwec"}}, "card.echo_canceller: 'hwec' is not allowed; one of mg2, none, oslec"),
+    ({"span": {"enabled": 1}}, "span.enabled: 1 is an integer; expected true or false"),
+    ({"span": {"signalling": "ss7"}}, "span.signalling: 'ss7' is not allowed; one of mfcr2, pri_cpe, pri_net"),
+    ({"span": {"framing": "esf"}}, "span.framing: 'esf' is not allowed; one of cas, ccs"),
+    ({"span": {"coding": "b8zs"}}, "span.coding: 'b8zs' is not allowed; one of ami, hdb3"),
+    ({"span": {"crc4": "yes"}}, "span.crc4: 'yes' is a string; expected true or false"),
+    ({"span": {"timing": 2}}, "span.timing: 2 is out of range; allowed 0..1"),
+    ({"span": {"lbo": 8}}, "span.lbo: 8 is out of range; allowed 0..7"),
+    ({"span": {"dchan": 32}}, "span.dchan: 32 is out of range; allowed 1..31"),
+    ({"span": {"channels": "1-15;17-31"}},
+     "span.channels: '1-15;17-31' is not a channel list; write numbers and ranges such as 1-15,17-31"),
+    ({"span": {"channels": "1-40"}}, "span.channels: '1-40' includes 32; allowed channels 1..31"),
+    ({"span": {"clock": 1}},
+     "span.clock: unknown key; allowed keys: channels, coding, crc4, dchan, enabled, framing, lbo, signalling, timing"),
+    ({"analog": 6}, "analog: 6 is an integer; expected a list with one item per analog port"),
+    ({"analog": ["fxs"]}, "analog[0]: 'fxs' is a string; expected an object of keys"),
+    ({"analog": [{"kind": "fxs"}]}, "analog[0].channel: missing; give the port's DAHDI channel number"),
+    ({"analog": [{"channel": 32}, {"channel": 0}]}, "analog[1].channel: 0 is out of range; allowed 1..1024"),
+    ({"analog": [{"channel": "32"}]}, "analog[0].channel: '32' is a string; expected an integer"),
+    ({"analog": [{"channel": 32, "kind": "phone"}]}, "analog[0].kind: 'phone' is not allowed; one of fxo, fxs"),
+    ({"analog": [{"channel": 32, "port": 1}]}, "analog[0].port: unknown key; allowed keys: channel, kind"),
+    ({"wbe": {}},
+     "wbe: unknown section; allowed sections: analog, card, ivr, queue, recording, seats, span, system, web"),
     ([1], "config: [1] is a list; expected an object of sections"),
 ])
 def test_errors_name_key_value_and_what_is_allowed(raw, message):
@@ -245,6 +270,18 @@ def test_set_value_parses_json_else_takes_a_string(tmp_path):
     assert load_config(path) == cfg
 
 
+def test_set_value_on_the_span_and_the_analog_ports(tmp_path):
+    path = tmp_path / "config.json"
+    assert set_value(path, "analog[5].kind", "fxo")["analog"][5] == {"channel": 37, "kind": "fxo"}
+    assert set_value(path, "span.channels", "17-31,1-15")["span"]["channels"] == "1-15,17-31"
+    cfg = set_value(path, "span", '{"signalling": "mfcr2", "framing": "cas", "crc4": false}')  # both in one save
+    assert (cfg["span"]["signalling"], cfg["span"]["framing"], cfg["span"]["crc4"]) == ("mfcr2", "cas", False)
+    assert cfg["span"]["timing"] == 1 and cfg["analog"][5]["kind"] == "fxo"
+    cfg = set_value(path, "analog", '[{"channel": 40}, {"channel": 41, "kind": "fxo"}]')
+    assert cfg["analog"] == [{"channel": 40, "kind": "fxs"}, {"channel": 41, "kind": "fxo"}]
+    assert load_config(path) == cfg
+
+
 @pytest.mark.parametrize("key, text, message", [
     ("system.box_number", "4008001234", "system.box_number: 4008001234 is an integer; expected a string"),
     ("queue.ring_timout_s", "20",
@@ -256,7 +293,11 @@ def test_set_value_parses_json_else_takes_a_string(tmp_path):
     ("queue..name", "1",
      "queue..name: not a config key; write section.key, e.g. queue.ring_timeout_s or seats[0].name"),
     ("queue.name[0]", "1", "queue.name[0]: queue.name is a string; it has no item [0]"),
-    ("qeue.name", "1", "qeue: unknown section; allowed sections: card, ivr, queue, recording, seats, system, web"),
+    ("qeue.name", "1",
+     "qeue: unknown section; allowed sections: analog, card, ivr, queue, recording, seats, span, system, web"),
+    ("span.signalling", "mfcr2",
+     "span.signalling: 'mfcr2' needs span.framing 'cas', not 'ccs'; change both in one save"),
+    ("analog[6].kind", "fxo", "analog[6].kind: analog[6] does not exist; the list has 6 items (0..5)"),
 ])
 def test_set_value_errors_write_nothing(tmp_path, key, text, message):
     path = tmp_path / "config.json"
