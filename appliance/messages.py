@@ -146,6 +146,18 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "实时连接",
         "en": "Live",
     },
+    "web.alarm.span": {
+        "zh": "中继 {span} 告警",
+        "en": "Span {span} alarm",
+    },
+    "web.alarm.port": {
+        "zh": "端口停用",
+        "en": "Port out of service",
+    },
+    "web.alarm.card.removed": {
+        "zh": "语音卡已拔出",
+        "en": "Voice card removed",
+    },
     "web.offline": {
         "zh": "与主机的连接中断，正在重连",
         "en": "Connection to the box lost, reconnecting",

@@ -26,7 +26,7 @@ TRUNK_STATES = ("idle", "ringing", "ivr", "queued", "agent", "alarm")
 SEAT_STATES = ("available", "ringing", "talking", "busy", "logged_out", "out_of_service")
 LABELS = ("web.trunks", "web.seats", "web.queue", "web.queue.empty", "web.today", "web.live", "web.offline",
           "web.col.seat", "web.col.extension", "web.col.state", "web.col.caller", "web.col.since",
-          "web.col.position", "web.col.waiting")
+          "web.col.position", "web.col.waiting", "web.alarm.port", "web.alarm.card.removed")
 
 
 def _json(obj: dict, status: int = 200) -> bottle.HTTPResponse:
@@ -164,7 +164,7 @@ def make_app(config_path: str | os.PathLike, socket_path: str | os.PathLike, *, 
     @app.get("/")
     def dashboard():
         i18n = {
-            "labels": {k: both(k) for k in LABELS},
+            "labels": {**{k: both(k) for k in LABELS}, "web.alarm.span": both("web.alarm.span", span="{span}")},
             "states": {s: both(f"web.state.{s}") for s in sorted(set(TRUNK_STATES + SEAT_STATES))},
             "today": {k: both(f"web.today.{k}") for k in ("offered", "answered", "abandoned", "in_progress")},
         }

@@ -3,7 +3,7 @@
 (function () {
   var L = JSON.parse(document.getElementById("i18n").textContent);
   var EVENTS = ["call.offered", "call.queued", "call.ringing", "call.answered", "call.ended",
-                "agent.state", "queue.length", "resync"];
+                "agent.state", "queue.length", "span.alarm", "port.fault", "alarm", "resync"];
   var clockOffset = 0;  // box time minus browser time, seconds
   var last = null;
 
@@ -48,6 +48,7 @@
       return c;
     }));
     renderSeats();
+    renderAlarms(st.alarms || {spans: {}, ports: {}, box: {}});
     replace($("queue-rows"), st.queue.map(function (q) {
       return row([q.position, q.caller, duration(q.waiting_s)]);
     }));
@@ -55,6 +56,22 @@
     $("queue-empty").hidden = st.queue.length > 0;
     Object.keys(L.today).forEach(function (k) { $("today-" + k).textContent = st.today[k]; });
     $("core-error").hidden = true;
+  }
+
+  function renderAlarms(a) {
+    var items = [];
+    Object.keys(a.spans).forEach(function (span) {
+      items.push(pair(L.labels["web.alarm.span"]).replace(/\{span\}/g, span) + ": " + a.spans[span].join(", "));
+    });
+    Object.keys(a.ports).forEach(function (port) {
+      items.push(pair(L.labels["web.alarm.port"]) + ": " + port + " - " + a.ports[port]);
+    });
+    Object.keys(a.box || {}).forEach(function (name) {
+      var label = L.labels["web.alarm." + name];
+      items.push((label ? pair(label) : name) + (a.box[name] ? ": " + a.box[name] : ""));
+    });
+    replace($("alarms"), items.map(function (t) { return node("li", null, t); }));
+    $("alarms").hidden = items.length === 0;
   }
 
   function renderSeats() {

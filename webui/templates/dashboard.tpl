@@ -6,6 +6,7 @@
   <form method="post" action="logout"><button type="submit">{{!bi('web.logout')}}</button></form>
 </header>
 <p id="core-error" class="error" role="alert" hidden></p>
+<ul id="alarms" class="alarms" role="alert" hidden></ul>
 <main class="dashboard">
   <section id="trunks">
     <h2>{{!bi('web.trunks')}}</h2>
