@@ -126,6 +126,7 @@ class Core:
         for s in snap["seats"]:
             s["since"] = round(self.clock.epoch(s["since"]), 3)
         system = self.cfg["system"]
+        snap["alarms"]["ports"] = {names[int(k)]: v for k, v in snap["alarms"]["ports"].items()}
         snap["alarms"]["box"] = dict(sorted(self.box_alarms.items()))
         devices = [{"kind": d.kind, "id": d.id, "description": d.description}
                    for d in (self.hotplug.present() if self.hotplug is not None else [])]

@@ -75,7 +75,7 @@ def test_span_alarm_and_dead_seat_port_reach_the_status(tmp_path):
         card.schedule_fault(1.0, "fail_port", 5)  # seat 2's phone
         core.runtime.run_until(2.0)
         st = core.status()
-        assert st["alarms"] == {"spans": {"1": ["RED"]}, "ports": {"5": "no frames"}, "box": {}}
+        assert st["alarms"] == {"spans": {"1": ["RED"]}, "ports": {"FXS 2": "no frames"}, "box": {}}
         assert {t["state"] for t in st["trunks"]} == {"alarm"}
         assert [s["state"] for s in st["seats"]] == ["available", "out_of_service"]
         assert {"span.alarm", "port.fault"} <= {e["event"] for e in events}
