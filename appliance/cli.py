@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="show, check or change the configuration")
     cfg.add_argument("--data-dir")
     cfg.add_argument("args", nargs=argparse.REMAINDER, help="show | check | defaults | set KEY VALUE")
+
+    dahdi = sub.add_parser("dahdi-conf", help="print /etc/dahdi/system.conf for the configuration, or apply it")
+    dahdi.add_argument("--data-dir")
+    dahdi.add_argument("--apply", action="store_true", help="write it and run dahdi_cfg (restores the old file on failure)")
+    dahdi.add_argument("--path", default="/etc/dahdi/system.conf", help="where --apply writes it")
     return p
 
 
@@ -134,6 +139,18 @@ def cmd_config(args) -> int:
     return config_main(args.args, _data_dir(args.data_dir, False))
 
 
+def cmd_dahdi_conf(args) -> int:
+    from drivers.dahdi.sysconf import apply, system_conf
+
+    from .config import load_config
+    cfg = load_config(_data_dir(args.data_dir, False).config)
+    if args.apply:
+        print(apply(cfg, args.path), end="")
+    else:
+        print(system_conf(cfg), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
@@ -145,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_demo(args)
         if args.command == "simulate":
             return cmd_simulate(args)
+        if args.command == "dahdi-conf":
+            return cmd_dahdi_conf(args)
         return cmd_config(args)
     except ApplianceError as e:
         print(f"error: {e}", file=sys.stderr)

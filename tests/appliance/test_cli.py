@@ -215,3 +215,28 @@ def test_demo_answers_calls_and_serves_the_web_page(tmp_path):
     assert int(summary["answered"]) >= 1 and int(summary["offered"]) >= int(summary["answered"])
     recordings = list((data / "recordings").rglob("*.wav"))
     assert len(recordings) >= int(summary["answered"]) - 1  # calls still talking at the end are recorded too
+
+
+def test_dahdi_conf_prints_and_applies_the_generated_file(tmp_path):
+    import os
+    import stat
+
+    data = tmp_path / "data"
+    data.mkdir()
+    done = run("dahdi-conf", "--data-dir", str(data))
+    assert done.returncode == 0, done.stderr
+    expected = open(os.path.join(os.path.dirname(__file__), "..", "drivers", "data", "system.conf.default"),
+                    encoding="utf-8").read()
+    assert done.stdout == "".join(line for line in expected.splitlines(True) if not line.startswith("#|"))
+    # --apply writes the file, then runs dahdi_cfg (a stand-in here, first on PATH)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "dahdi_cfg"
+    fake.write_text("#!/bin/sh\necho \"dahdi_cfg $*\"\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    target = tmp_path / "system.conf"
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    done = run("dahdi-conf", "--data-dir", str(data), "--apply", "--path", str(target), env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"dahdi_cfg -vv -c {target}\n"
+    assert target.read_text(encoding="utf-8") == run("dahdi-conf", "--data-dir", str(data)).stdout
