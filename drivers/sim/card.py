@@ -388,7 +388,7 @@ class SimCard(OutboundCalls, AnalogLines, Faults, PhoneActions):
             if src.active:
                 src.fill(rx[port], self._t)
         alaw_encode(rx, out=out)
-        if self.dead_ports or self._drop:
+        if self.dead_ports or self._drop or self._late:
             self._apply_faults(out)
 
     def write(self, frames: np.ndarray) -> None:

@@ -2,11 +2,14 @@
 
 Each fault shows the way it would on real hardware: a dead port delivers only
 idle frames and its card reports ``PortFault``; lost frames are idle frames in
-the middle of a call; a card pulled out of its slot (or a USB Astribank
+the middle of a call; late frames arrive some ticks behind from then on (a
+buffer that slipped); a card pulled out of its slot (or a USB Astribank
 unplugged) loses every port and its span signal at once.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 
@@ -25,6 +28,7 @@ class Faults:
     def _init_faults(self) -> None:
         self.dead_ports: set[int] = set()
         self._drop: dict[int, int] = {}  # port -> frames still to lose
+        self._late: dict[int, deque] = {}  # port -> frames held back: what it delivers lags by len()
         self.unplugged = False
 
     def _port(self, port: int) -> int:
@@ -49,6 +53,15 @@ class Faults:
         """Lose ``port``'s next ``n`` received frames (they arrive idle), as a glitching line would."""
         self._drop[self._port(port)] = int(n)
 
+    def delay_frames(self, port: int, n: int) -> None:
+        """From now on ``port``'s frames arrive ``n`` ticks late (idle frames fill the gap); 0 catches up."""
+        port, n = self._port(port), int(n)
+        if n <= 0:
+            self._late.pop(port, None)
+        else:
+            held = self._late.setdefault(port, deque())
+            held.extend(np.full(160, ALAW_IDLE, np.uint8) for _ in range(max(0, n - len(held))))
+
     def unplug(self) -> None:
         """The card disappears: every port fails and the span loses its signal."""
         if self.unplugged:
@@ -60,14 +73,18 @@ class Faults:
             self.set_alarm(span, {"LOS"})
 
     def schedule_fault(self, at: float, fault: str, *args) -> None:
-        """Run ``fail_port``, ``restore_port``, ``drop_frames`` or ``unplug`` at time ``at``."""
-        if fault not in ("fail_port", "restore_port", "drop_frames", "unplug"):
-            raise DriverError(f"unknown fault {fault!r}; one of fail_port, restore_port, drop_frames, unplug")
+        """Run ``fail_port``, ``restore_port``, ``drop_frames``, ``delay_frames`` or ``unplug`` at time ``at``."""
+        if fault not in ("fail_port", "restore_port", "drop_frames", "delay_frames", "unplug"):
+            raise DriverError(f"unknown fault {fault!r}; one of fail_port, restore_port, drop_frames, delay_frames, "
+                              "unplug")
         fn = getattr(self, fault)
         self._at(at, lambda: fn(*args))
 
     def _apply_faults(self, out: np.ndarray) -> None:
         """Overwrite what dead ports and lost frames deliver this tick (``out``: A-law frames)."""
+        for port, held in self._late.items():
+            held.append(out[port].copy())
+            out[port] = held.popleft()
         for port in self.dead_ports:
             out[port] = ALAW_IDLE
         for port, left in list(self._drop.items()):

@@ -38,6 +38,19 @@ def test_lost_frames_arrive_idle_then_the_line_goes_on():
     assert list(frames[:3] <= 8) == [True, True, True] and frames[3:].min() > 1000
 
 
+def test_late_frames_arrive_ticks_behind_until_caught_up():
+    card = SimCard(1, 0, network={"110": OutboundScript("busy")})
+    card.dial(0, "110")
+    _, straight = run(card, 2.0)
+    late = SimCard(1, 0, network={"110": OutboundScript("busy")})
+    late.dial(0, "110")
+    late.delay_frames(0, 3)
+    _, shifted = run(late, 2.0)
+    assert np.array_equal(shifted[3 * BLOCK:], straight[:-3 * BLOCK])  # the same audio, 60 ms later
+    late.delay_frames(0, 0)  # caught up: from the next tick the line is current again
+    assert np.array_equal(run(late, 0.1, start=2.0)[1], run(card, 0.1, start=2.0)[1])
+
+
 def test_a_card_pulled_out_fails_every_port_and_drops_its_calls():
     card = SimCard(2, 1, network={"110": OutboundScript("answered", talk_s=None)})
     card.add_caller(CallerScript("13912345678", arrive_at=0.0))
