@@ -49,8 +49,10 @@ def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None
     if c["driver"] == "sim":
         return SimCard(c["trunk_channels"], c["seats"], box_number=cfg["system"]["box_number"],
                        agent=agent, media=media, seed=seed)
-    raise DriverError(f"card.driver: {c['driver']!r} is not available in this build; use 'sim' "
-                      "(DAHDI cards arrive with the DAHDI driver)")
+    if c["driver"] == "dahdi":
+        from drivers.dahdi.card import DahdiCard  # only a DAHDI box loads the binding
+        return DahdiCard.from_config(cfg)
+    raise DriverError(f"card.driver: {c['driver']!r} is unknown; use 'sim' or 'dahdi'")
 
 
 class Core:

@@ -19,7 +19,8 @@ What it keeps of the real kernel's behaviour:
 - a ringing phone port rings in the cadence (``DAHDI_SETCADENCE``, or 1 s on /
   4 s off as in the cn zone) with RINGEROFF/RINGERON events;
 - flash, wink and start end with HOOKCOMPLETE, a dial string with DIALCOMPLETE;
-- an unplugged span queues REMOVED on its channels, then fails calls with ENODEV.
+- an unplugged span queues REMOVED on its channels, then fails calls with ENODEV;
+- a stalled channel (``stall``) moves no audio while its signalling goes on.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class FakeChannel:
     echocan: tuple[int, dict[str, int]] | None = None
     rxbits: int = 0
     txbits: int = 0
+    stalled: bool = False  # the hardware moves no audio on it (a dead port, a stuck transfer)
 
 
 class FakeKernel:
@@ -97,6 +99,8 @@ class FakeKernel:
     Needs the compiled binding (``binding.require()``): the numbers it answers to
     are the ones the real kernel would see.
     """
+
+    pollable = False  # its descriptors are numbers in a dict: nothing select or epoll could watch
 
     def __init__(self) -> None:
         self.ffi, self.lib = binding.require()
@@ -210,6 +214,10 @@ class FakeKernel:
             if chan.span is span:
                 chan.events.append(self.lib.DAHDI_EVENT_REMOVED)
 
+    def stall(self, channo: int, stalled: bool = True) -> None:
+        """The channel's audio stops (reads find no block, writes back up) or moves again; events still flow."""
+        self.channels[channo].stalled = stalled
+
     def hear(self, channo: int, audio: bytes) -> None:
         """Queue A-law ``audio`` to arrive on the channel over the next ticks."""
         self.channels[channo].line.extend(audio)
@@ -220,12 +228,13 @@ class FakeKernel:
         for chan in self.channels.values():
             if chan.owner is None or chan.span.removed:
                 continue
-            chan.sent.extend(bytes(chan.tx[:n]).ljust(n, bytes([SILENCE])))  # underrun: silence
-            del chan.tx[:n]
-            heard = bytes(chan.line[:n]).ljust(n, bytes([SILENCE]))
-            del chan.line[:n]
-            chan.rx.extend(heard)
-            del chan.rx[:max(0, len(chan.rx) - chan.numbufs * chan.blocksize)]  # overrun drops the oldest
+            if not chan.stalled:
+                chan.sent.extend(bytes(chan.tx[:n]).ljust(n, bytes([SILENCE])))  # underrun: silence
+                del chan.tx[:n]
+                heard = bytes(chan.line[:n]).ljust(n, bytes([SILENCE]))
+                del chan.line[:n]
+                chan.rx.extend(heard)
+                del chan.rx[:max(0, len(chan.rx) - chan.numbufs * chan.blocksize)]  # overrun drops the oldest
             self._timers(chan, ms)
 
     def _timers(self, chan: FakeChannel, ms: int) -> None:

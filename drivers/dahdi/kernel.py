@@ -12,6 +12,9 @@ Contract (the real kernel's, which the fake keeps):
   struct or ``int``), which the kernel may fill in, and returns the call's result.
   Every DAHDI ioctl takes a *pointer*, even those whose argument is one int, so a
   plain int is no valid argument: the kernel would read it as an address (EFAULT).
+
+A kernel whose descriptors are real ones says so with ``pollable = True``: only
+then can the DAHDI card watch them with epoll (``DahdiCard.attach``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class Kernel(Protocol):
 
 class OsKernel:
     """The real system calls: ``os`` and ``fcntl.ioctl`` on mutable buffers."""
+
+    pollable = True
 
     def open(self, path: str, flags: int) -> int:
         return os.open(path, flags)

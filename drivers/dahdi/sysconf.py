@@ -52,7 +52,7 @@ def _runs(channels: list[int]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in runs]
 
 
-def _channels(text: str) -> list[int]:
+def channel_numbers(text: str) -> list[int]:
     """A validated, collapsed channel list ('1-15,17-31') -> its channel numbers."""
     out: list[int] = []
     for part in text.split(","):
@@ -67,7 +67,7 @@ def _span_lines(span: dict, ec: str) -> list[str]:
     lines = [f"# Span 1: E1 to the carrier, {sig} signalling, {clock}",
              f"span=1,{span['timing']},{span['lbo']},{span['framing']},{span['coding']}"
              + (",crc4" if span["crc4"] else "")]
-    voice = _channels(span["channels"])
+    voice = channel_numbers(span["channels"])
     if sig == "mfcr2":
         # CAS: timeslot 16 carries every channel's ABCD bits, so there is no D-channel line.
         lines += [f"cas={_run_text(a, b)}:{R2_IDLE_BITS}" for a, b in _runs(voice)]

@@ -240,3 +240,21 @@ def test_dahdi_conf_prints_and_applies_the_generated_file(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"dahdi_cfg -vv -c {target}\n"
     assert target.read_text(encoding="utf-8") == run("dahdi-conf", "--data-dir", str(data)).stdout
+
+
+def test_core_on_a_dahdi_card_without_dahdi_is_one_clear_line(tmp_path):
+    import os
+
+    from drivers.dahdi import binding
+
+    if os.path.exists("/dev/dahdi/channel"):
+        pytest.skip("this machine has DAHDI")
+    data = tmp_path / "data"
+    data.mkdir()
+    assert run("config", "--data-dir", str(data), "set", "card.driver", "dahdi").returncode == 0
+    res = run("run", "--data-dir", str(data))
+    assert res.returncode == 1
+    why = binding.missing_reason() or ("card.driver is 'dahdi' but /dev/dahdi/channel does not exist: the dahdi "
+                                       "kernel module is not loaded or found no card (see dmesg; lsmod | grep dahdi)")
+    assert res.stderr.strip() == f"error: {why}"
+    assert not (data / "control.sock").exists()
