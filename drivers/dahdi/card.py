@@ -31,6 +31,7 @@ from .ports import LinePort, PhonePort, Port, PortDown, TrunkPort
 from .sysconf import channel_numbers
 
 log = logging.getLogger(__name__)
+ECHO_TAPS = 128  # 16 ms of tail at 8 taps per ms: enough for the box's own analog ports and the E1's hybrids
 
 IDLE = 0xD5  # A-law code of silence: what a port without a frame this tick delivers
 MISS_LIMIT = 25  # frames missed in a row (0.5 s) before a port is reported as giving none
@@ -60,7 +61,8 @@ class DahdiCard:
     """
 
     def __init__(self, kernel: Kernel, *, span_channels: Iterable[int] = (), fxs_channels: Iterable[int] = (),
-                 fxo_channels: Iterable[int] = (), callerid: bool = True, miss_limit: int = MISS_LIMIT) -> None:
+                 fxo_channels: Iterable[int] = (), callerid: bool = True, miss_limit: int = MISS_LIMIT,
+                 echo_taps: int = ECHO_TAPS) -> None:
         _, lib = binding.require()
         self.kernel = kernel
         self.miss_limit = int(miss_limit)
@@ -85,6 +87,7 @@ class DahdiCard:
                     raise DriverError(f"DAHDI channel {channo} is signalled {p.signalling!r}, but the configuration "
                                       f"makes it a {kind.value} port, which needs {EXPECTED[kind]}; apply the "
                                       "configuration (appliance dahdi-conf --apply)")
+                _echo_canceller(chan, echo_taps)
                 if kind is PortKind.TRUNK:
                     self._ports.append(TrunkPort(PortInfo(index, kind, f"E1 {p.span}/{p.chanpos}", p.span), chan))
                     continue
@@ -119,7 +122,8 @@ class DahdiCard:
         trunks = channel_numbers(span["channels"])[:cfg["card"]["trunk_channels"]] if span["enabled"] else []
         analog = cfg["analog"]
         return cls(kernel, span_channels=trunks, fxs_channels=[a["channel"] for a in analog if a["kind"] == "fxs"],
-                   fxo_channels=[a["channel"] for a in analog if a["kind"] == "fxo"])
+                   fxo_channels=[a["channel"] for a in analog if a["kind"] == "fxo"],
+                   echo_taps=0 if cfg["card"]["echo_canceller"] == "none" else ECHO_TAPS)
 
     # --- events --------------------------------------------------------------------------
 
@@ -303,6 +307,17 @@ class DahdiCard:
         self.detach()
         for p in self._ports:
             _close_quietly(p)
+
+
+def _echo_canceller(chan, taps: int) -> None:
+    """Turn on the channel's echo canceller (system.conf chose which one); a kernel without one is only
+    worth a warning: calls still work, with echo on long analog loops."""
+    if taps <= 0:
+        return
+    try:
+        chan.set_echo_canceller(taps)
+    except DriverError as e:
+        log.warning("DAHDI channel %s: echo canceller not enabled: %s", chan.channo, e)
 
 
 def _close_quietly(p: Port) -> None:

@@ -461,3 +461,13 @@ def test_attach_wakes_the_loop_once_per_edge_through_epoll(lib):
     asyncio.run(main())
     b.card.close()
     assert kernel.writers == {}
+
+
+def test_every_voice_channel_gets_the_echo_canceller_unless_configured_off(kernel):
+    Box(kernel)
+    turned_on = [(ch, taps) for name, ch, taps in kernel.calls if name == "DAHDI_ECHOCANCEL_PARAMS"]
+    assert turned_on == [(ch, 128) for ch in TRUNKS + PHONES + LINES]
+    from drivers.dahdi.fakekernel import FakeKernel
+    quiet = FakeKernel.appliance()
+    Box(quiet, echo_taps=0)
+    assert not [c for c in quiet.calls if c[0] == "DAHDI_ECHOCANCEL_PARAMS"]
