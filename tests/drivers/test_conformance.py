@@ -10,6 +10,8 @@ its card can do in ``supports``; a test needing something else skips, saying why
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -169,7 +171,29 @@ class DahdiFakeHarness(Harness):
         k.tick(20)
 
 
+class RealDahdiHarness(Harness):
+    """A real DAHDI card, on a box whose owner says it has one: ``APPLIANCE_REAL_DAHDI=1``.
+
+    Nobody plays the far side of a real card (no phone is lifted, no line rings on
+    cue), so only what the card does on its own is checked: its ports as the config
+    describes them, and frames both ways at the hardware's pace.
+    """
+
+    name = "dahdi-real"
+    supports: set[str] = set()
+    missing = {f: "a real card's far side (phones, lines, the carrier) is not under the test's control"
+               for f in FEATURES}
+
+    def __init__(self) -> None:
+        from appliance.config import validate
+        from drivers.dahdi.card import DahdiCard
+        self.card = DahdiCard.from_config(validate({"card": {"driver": "dahdi"}}))
+        self.now = 0.0
+
+
 HARNESSES = [SimHarness, DahdiFakeHarness]
+if os.environ.get("APPLIANCE_REAL_DAHDI") == "1":  # the marker: this machine has a configured DAHDI card
+    HARNESSES.append(RealDahdiHarness)
 
 
 @pytest.fixture(params=HARNESSES, ids=lambda h: h.name)
