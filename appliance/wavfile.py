@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import numpy as np
 
 from dsp.wavio import WAVE_FORMAT_ALAW, WavInfo, parse_wav  # noqa: F401  (WavInfo, parse_wav re-exported)
 
+from .atomicfile import replace_atomically
 from .errors import ProtocolError
 
 RATE = 8000
@@ -197,21 +197,8 @@ def write_alaw_wav(path: str | os.PathLike, codes: np.ndarray | bytes) -> None:
     if channels not in (1, 2):
         _frame_bytes(codes, 1)  # raises with the shape named
         raise ValueError(f"A-law codes must have 1 or 2 channels, got {channels}")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".wav", dir=folder)
-    os.close(fd)
-    try:
+    def write(tmp: str) -> None:
         with AlawWavWriter(tmp, channels) as w:
             w.write(codes)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+
+    replace_atomically(path, write, suffix=".wav")

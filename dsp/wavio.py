@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from appliance.atomicfile import write_bytes_atomically
 from appliance.errors import AudioFileError, DspError
 from dsp.g711 import alaw_decode, ulaw_decode
 
@@ -216,7 +216,7 @@ def read_wav_8k(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_wav(path: str | os.PathLike, x: np.ndarray, rate: int = 8000) -> None:
-    """Write 16-bit PCM WAV atomically (temp file beside it, then ``os.replace``).
+    """Write 16-bit PCM WAV atomically (``appliance.atomicfile``: old file or new, never half).
 
     Parameters
     ----------
@@ -230,13 +230,4 @@ def write_wav(path: str | os.PathLike, x: np.ndarray, rate: int = 8000) -> None:
     ch = chans.shape[0]
     header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(pcm), b"WAVE", b"fmt ", 16, WAVE_FORMAT_PCM,
                          ch, int(rate), int(rate) * 2 * ch, 2 * ch, 16, b"data", len(pcm))
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".wav", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(header + pcm)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomically(path, header + pcm, suffix=".wav")

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from typing import Any, Callable
 
+from appliance.atomicfile import write_bytes_atomically
 from appliance.errors import DriverError
 
 PATH = "/etc/dahdi/system.conf"
@@ -108,27 +108,8 @@ def system_conf(cfg: dict) -> str:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    """Temp file beside ``path``, fsync, rename over it, fsync the folder: ``path`` is old or new, never half."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".system.conf.", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)  # mkstemp makes it 0600; dahdi_cfg's file is world-readable
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    """``path`` is old or new, never half; world-readable like the file dahdi_cfg expects."""
+    write_bytes_atomically(path, data, mode=0o644)
 
 
 def write_system_conf(cfg: dict, path: str | os.PathLike = PATH) -> None:
