@@ -97,7 +97,7 @@ async def _serve(core, stop: asyncio.Event) -> None:
 
 def cmd_run(args) -> int:
     from .clock import RealClock
-    from .config import load_config
+    from .configfile import load_config
     from .core import Core
     from .datadir import InstanceLock
     data = _data_dir(args.data_dir, args.init)
@@ -135,14 +135,14 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_config(args) -> int:
-    from .config import config_main
+    from .configfile import config_main
     return config_main(args.args, _data_dir(args.data_dir, False))
 
 
 def cmd_dahdi_conf(args) -> int:
     from drivers.dahdi.sysconf import apply, system_conf
 
-    from .config import load_config
+    from .configfile import load_config
     cfg = load_config(_data_dir(args.data_dir, False).config)
     if args.apply:
         print(apply(cfg, args.path), end="")

@@ -1,29 +1,25 @@
-"""The box's configuration: schema with defaults, strict validation, TinyDB load/save, `appliance config` CLI.
+"""The box's configuration: the schema with its defaults, and strict validation.
+
+Loading, saving and the ``appliance config`` command line are ``appliance.configfile``.
 
 The schema is data (``SCHEMA``, Klipper-style): every option names its kind,
 default, bounds or allowed values and a short description. ``validate`` checks a
 whole config up front and stops at the first problem with one line naming the
-dotted key, the bad value and what is allowed. Settings live in the TinyDB file
-``DATA_DIR/config.json``, table ``settings``, one document per section
-``{"section": name, "values": ...}``; other tables in the file are never touched.
+dotted key, the bad value and what is allowed.
 """
 
 from __future__ import annotations
 
 import copy
 import ipaddress
-import json
 import math
-import os
 import re
-import sys
 import zoneinfo
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ConfigError
 from .messages import text as _msg
-from .storage import open_db
 
 TABLE = "settings"
 DTMF_KEYS = "0123456789*#"
@@ -156,7 +152,7 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
             list: "a list", dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
 
@@ -168,7 +164,7 @@ def _check(key: str, opt: Option, value: Any) -> Any:
 
     kind = opt.kind
     if kind in ("str", "digits", "choice", "timezone", "ip", "channels") and not isinstance(value, str):
-        raise fail(f"is {_type_name(value)}; expected a string")
+        raise fail(f"is {type_name(value)}; expected a string")
     if kind == "str":
         if not opt.lo <= len(value) <= opt.hi:
             raise fail(f"must be {_num(opt.lo)}..{_num(opt.hi)} characters (has {len(value)})")
@@ -190,11 +186,11 @@ def _check(key: str, opt: Option, value: Any) -> Any:
             raise fail("is not an IP address; e.g. 127.0.0.1, 0.0.0.0 or ::1") from None
     elif kind == "bool":
         if not isinstance(value, bool):
-            raise fail(f"is {_type_name(value)}; expected true or false")
+            raise fail(f"is {type_name(value)}; expected true or false")
     elif kind in ("int", "float"):
         ok = (int,) if kind == "int" else (int, float)
         if isinstance(value, bool) or not isinstance(value, ok):
-            raise fail(f"is {_type_name(value)}; expected {'an integer' if kind == 'int' else 'a number'}")
+            raise fail(f"is {type_name(value)}; expected {'an integer' if kind == 'int' else 'a number'}")
         if not math.isfinite(value):
             raise fail("is not a finite number")
         if not opt.lo <= value <= opt.hi:
@@ -203,7 +199,7 @@ def _check(key: str, opt: Option, value: Any) -> Any:
         return float(value) if kind == "float" else value
     elif kind == "menu":
         if not isinstance(value, dict):
-            raise fail(f"is {_type_name(value)}; expected an object mapping DTMF keys to actions")
+            raise fail(f"is {type_name(value)}; expected an object mapping DTMF keys to actions")
         for k, action in value.items():
             if not (isinstance(k, str) and len(k) == 1 and k in DTMF_KEYS):
                 raise ConfigError(f"{key}.{k}: not a DTMF key; one of 0-9, *, #")
@@ -252,7 +248,7 @@ def _format_channels(channels: list[int]) -> str:
 
 def _check_mapping(where: str, options: dict[str, Option], raw: Any, defaults: dict) -> dict:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: {raw!r} is {_type_name(raw)}; expected an object of keys")
+        raise ConfigError(f"{where}: {raw!r} is {type_name(raw)}; expected an object of keys")
     unknown = sorted(set(raw) - set(options), key=str)
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed keys: {', '.join(sorted(options))}")
@@ -262,7 +258,7 @@ def _check_mapping(where: str, options: dict[str, Option], raw: Any, defaults: d
 
 def _check_seats(raw: Any, n_seats: int) -> list[dict]:
     if not isinstance(raw, list):
-        raise ConfigError(f"seats: {raw!r} is {_type_name(raw)}; expected a list with one item per seat")
+        raise ConfigError(f"seats: {raw!r} is {type_name(raw)}; expected a list with one item per seat")
     seats: list[dict] = []
     for i, item in enumerate(raw):
         where = f"seats[{i}]"
@@ -286,7 +282,7 @@ def _check_seats(raw: Any, n_seats: int) -> list[dict]:
 
 def _check_analog(raw: Any) -> list[dict]:
     if not isinstance(raw, list):
-        raise ConfigError(f"analog: {raw!r} is {_type_name(raw)}; expected a list with one item per analog port")
+        raise ConfigError(f"analog: {raw!r} is {type_name(raw)}; expected a list with one item per analog port")
     ports: list[dict] = []
     first: dict[int, int] = {}
     for i, item in enumerate(raw):
@@ -344,7 +340,7 @@ def validate(raw: dict) -> dict:
         On the first problem, one line: dotted key, the bad value, what is allowed.
     """
     if not isinstance(raw, dict):
-        raise ConfigError(f"config: {raw!r} is {_type_name(raw)}; expected an object of sections")
+        raise ConfigError(f"config: {raw!r} is {type_name(raw)}; expected an object of sections")
     unknown = sorted(set(raw) - set(SECTIONS), key=str)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section; allowed sections: {', '.join(sorted(SECTIONS))}")
@@ -360,211 +356,3 @@ def validate(raw: dict) -> dict:
     n = out["card"]["seats"]
     out["seats"] = _check_seats(raw["seats"], n) if "seats" in raw else _default_seats(n)
     return {s: out[s] for s in SECTIONS}
-
-
-# -- the TinyDB file --------------------------------------------------------------------------
-
-def _sections_from_table(path: str, table: Any) -> tuple[dict, dict[str, str]]:
-    """Return (section -> raw values, section -> TinyDB doc id) from the stored ``settings`` table."""
-    if table is None:
-        return {}, {}
-    if not isinstance(table, dict):
-        raise ConfigError(f"config file {path}: table {TABLE!r} is {_type_name(table)}; expected an object")
-    raw: dict[str, Any] = {}
-    ids: dict[str, str] = {}
-    for doc_id, doc in table.items():
-        if not (isinstance(doc, dict) and isinstance(doc.get("section"), str) and "values" in doc):
-            raise ConfigError(f"config file {path}: document {doc_id} is {doc!r}; "
-                              'expected {"section": name, "values": ...}')
-        name = doc["section"]
-        if name in raw:
-            raise ConfigError(f"config file {path}: section {name!r} is stored twice (documents {ids[name]}, {doc_id})")
-        raw[name], ids[name] = doc["values"], doc_id
-    return raw, ids
-
-
-def _read_raw(db: Any, path: str) -> dict | None:
-    try:
-        return db.storage.read()
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
-
-
-def load_config(path: str | os.PathLike) -> dict:
-    """Read and validate the config in the TinyDB file ``path``; a missing file gives the defaults. Never writes.
-
-    Raises ``ConfigError`` naming the file when it is unreadable, not JSON or invalid.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        return copy.deepcopy(DEFAULTS)
-    with open_db(path) as db:
-        data = _read_raw(db, path) or {}
-    raw, _ = _sections_from_table(path, data.get(TABLE))
-    try:
-        return validate(raw)
-    except ConfigError as e:
-        raise ConfigError(f"config file {path}: {e}") from None
-
-
-def _update(path: str | os.PathLike, make_updates: Callable[[dict], dict]) -> dict:
-    """Under the file lock: read, merge ``make_updates(stored sections)``, validate, and only then write."""
-    path = os.fspath(path)
-    with open_db(path) as db, db.storage.locked():
-        data = _read_raw(db, path) or {}
-        raw, ids = _sections_from_table(path, data.get(TABLE))
-        updates = make_updates(copy.deepcopy(raw))
-        if not isinstance(updates, dict):
-            raise ConfigError(f"config update: {updates!r} is {_type_name(updates)}; expected an object of sections")
-        merged = copy.deepcopy(raw)
-        for section, values in updates.items():
-            old = merged.get(section)
-            if isinstance(old, dict) and isinstance(values, dict):
-                old.update(values)
-            else:
-                merged[section] = copy.deepcopy(values)  # seats (a list) and new sections replace wholesale
-        new = validate(merged)
-        if raw == new:
-            return new  # the file already holds exactly this: leave it alone
-        next_id = max((int(i) for i in ids.values() if str(i).isdigit()), default=0) + 1
-        table: dict[str, dict] = {}
-        for section in SECTIONS:
-            if section in ids:
-                doc_id = ids[section]
-            else:
-                doc_id, next_id = str(next_id), next_id + 1
-            table[doc_id] = {"section": section, "values": new[section]}
-        data[TABLE] = table
-        db.storage.write(data)
-    return new
-
-
-def save_config(path: str | os.PathLike, updates: dict) -> dict:
-    """Merge ``updates`` (section -> partial values; ``seats`` a whole list) into the stored config and save.
-
-    The merged whole is validated before anything is written, under the storage's
-    cross-process lock; on any error the file is left byte-identical and
-    ``ConfigError`` is raised. Returns the new complete config.
-    """
-    return _update(path, lambda _stored: updates)
-
-
-_PATH_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*|[0-9*#])(?:\[(\d+)\])?")
-
-
-def _parse_key(dotted: str) -> list[str | int]:
-    """'seats[2].name' -> ['seats', 2, 'name']; 'ivr.menu.7' -> ['ivr', 'menu', '7']."""
-    steps: list[str | int] = []
-    for part in dotted.split("."):
-        m = _PATH_PART.fullmatch(part)
-        if not m:
-            raise ConfigError(f"{dotted}: not a config key; write section.key, "
-                              "e.g. queue.ring_timeout_s or seats[0].name")
-        steps.append(m.group(1))
-        if m.group(2) is not None:
-            steps.append(int(m.group(2)))
-    return steps
-
-
-def set_value(path: str | os.PathLike, dotted_key: str, text: str) -> dict:
-    """Set one value from the command line: ``text`` is parsed as JSON when it parses, else taken as a string.
-
-    ``dotted_key`` is ``section.key``, ``ivr.menu.<digit>``, ``seats[i].field`` (i 0-based)
-    or a whole section (``seats`` with a JSON list). Returns the new config.
-    """
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = text
-    steps = _parse_key(dotted_key)
-
-    def make_updates(stored: dict) -> dict:
-        section = steps[0]
-        if len(steps) == 1:
-            return {section: value}
-        current = copy.deepcopy(_effective_section(stored, section))
-        node: Any = current
-        for depth, step in enumerate(steps[1:-1], start=1):
-            node = _descend(node, step, steps[:depth + 1], dotted_key)
-        last = steps[-1]
-        if isinstance(last, int):
-            _descend(node, last, steps, dotted_key)
-        elif not isinstance(node, dict):
-            raise ConfigError(f"{dotted_key}: {_fmt(steps[:-1])} is {_type_name(node)}; it has no key {last!r}")
-        node[last] = value
-        return {section: current}
-
-    return _update(path, make_updates)
-
-
-def _effective_section(stored: dict, section: str) -> Any:
-    """``section`` with defaults filled in when the stored config is valid, else as stored (so set can repair it)."""
-    try:
-        return validate(stored).get(section, stored.get(section, {}))
-    except ConfigError:
-        return stored.get(section, copy.deepcopy(DEFAULTS.get(section, {})))
-
-
-def _fmt(steps: list[str | int]) -> str:
-    return "".join(f"[{s}]" if isinstance(s, int) else (f".{s}" if i else s) for i, s in enumerate(steps))
-
-
-def _descend(node: Any, step: str | int, so_far: list[str | int], dotted: str) -> Any:
-    if isinstance(step, int):
-        if not isinstance(node, list):
-            raise ConfigError(f"{dotted}: {_fmt(so_far[:-1])} is {_type_name(node)}; it has no item [{step}]")
-        if not 0 <= step < len(node):
-            raise ConfigError(f"{dotted}: {_fmt(so_far)} does not exist; the list has {len(node)} items "
-                              f"(0..{len(node) - 1})")
-        return node[step]
-    if not isinstance(node, dict):
-        raise ConfigError(f"{dotted}: {_fmt(so_far[:-1])} is {_type_name(node)}; it has no key {step!r}")
-    return node.setdefault(step, {})
-
-
-# -- `appliance config ...` -------------------------------------------------------------------
-
-def _print(stream: Any, s: str) -> None:
-    """Write ``s`` + newline as UTF-8 whatever the locale (a C locale would fail on Chinese)."""
-    buf = getattr(stream, "buffer", None)
-    if buf is None:
-        stream.write(s + "\n")
-        return
-    stream.flush()
-    buf.write((s + "\n").encode("utf-8"))
-    buf.flush()
-
-
-def _dumps(cfg: dict) -> str:
-    return json.dumps(cfg, ensure_ascii=False, indent=2)
-
-
-def config_main(argv: list[str], data_dir: Any) -> int:
-    """Run ``appliance config show|check|set KEY VALUE|defaults`` on ``data_dir`` (a DataDir); return the exit code."""
-    usage = "usage: appliance config show | check | defaults | set KEY VALUE"
-    try:
-        cmd = argv[0] if argv else None
-        if cmd == "defaults" and len(argv) == 1:
-            _print(sys.stdout, _dumps(DEFAULTS))
-        elif cmd == "show" and len(argv) == 1:
-            _print(sys.stdout, _dumps(load_config(data_dir.config)))
-        elif cmd == "check" and len(argv) == 1:
-            load_config(data_dir.config)
-            _print(sys.stdout, "ok")
-        elif cmd == "set" and len(argv) == 3:
-            new = set_value(data_dir.config, argv[1], argv[2])
-            _print(sys.stdout, f"{argv[1]} = {json.dumps(_lookup(new, _parse_key(argv[1])), ensure_ascii=False)}")
-        elif cmd in ("defaults", "show", "check", "set"):
-            raise ConfigError(f"wrong arguments for {cmd!r}; {usage}")
-        else:
-            raise ConfigError(f"unknown subcommand {cmd!r}; {usage}")
-    except ConfigError as e:
-        _print(sys.stderr, f"error: {e}")
-        return 1
-    return 0
-
-
-def _lookup(cfg: Any, steps: list[str | int]) -> Any:
-    for step in steps:
-        cfg = cfg[step]
-    return cfg

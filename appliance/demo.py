@@ -16,7 +16,8 @@ from drivers.sim import AgentScript, CallerScript, SimCard, poisson_callers, ran
 
 from . import messages
 from .clock import RealClock
-from .config import load_config, validate
+from .config import validate
+from .configfile import load_config
 from .core import Core
 from .datadir import DataDir, InstanceLock, default_data_dir
 from .errors import ApplianceError

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is out of range; allowed 0..65535")
 
-    from appliance.config import load_config
+    from appliance.configfile import load_config
     from appliance.datadir import DataDir
 
     from .app import make_app

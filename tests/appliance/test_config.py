@@ -8,7 +8,8 @@ import json
 import pytest
 
 from appliance import config as cfgmod
-from appliance.config import DEFAULTS, SCHEMA, config_main, load_config, save_config, set_value, validate
+from appliance.config import DEFAULTS, SCHEMA, validate
+from appliance.configfile import config_main, load_config, save_config, set_value
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError
 from appliance.storage import open_db

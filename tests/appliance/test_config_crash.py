@@ -19,12 +19,13 @@ import time
 
 import pytest
 
-from appliance.config import DEFAULTS, load_config, save_config, validate
+from appliance.config import DEFAULTS, validate
+from appliance.configfile import load_config, save_config
 from appliance.storage import AtomicJSONStorage, open_db
 
 ZYGOTE = r"""
 import json, os, sys
-from appliance.config import save_config
+from appliance.configfile import save_config
 from appliance.storage import AtomicJSONStorage
 mode, path, docs_file = sys.argv[1:4]
 with open(docs_file, encoding="utf-8") as f:
