@@ -71,7 +71,8 @@ class PhoneState:
     agent: AgentScript
     hook: str = "on"  # on, ringing, off
     peer: int | None = None
-    shown_caller: str | None = None
+    shown_caller: str | None = None  # what the display shows: the caller ID that arrived after the first ring
+    ring_log: list[tuple[float, float | None]] = field(default_factory=list)  # (start, end) of each ring burst
     rings: int = 0  # counts rings, so a late pick-up of an old ring is ignored
     heard: list[np.ndarray] = field(default_factory=list)
 

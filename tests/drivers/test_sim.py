@@ -47,8 +47,9 @@ def test_event_mode_sends_digits_as_events():
 def test_phone_rings_answers_talks_and_hangs_up():
     card = SimCard(1, 1, agent=AgentScript(ring_delay_s=2.0, talk_s=10.0))
     card.ring(1, "13800138000")
-    assert card.phones[1].hook == "ringing" and card.phones[1].shown_caller == "13800138000"
-    assert card.poll(1.9) == [] and card.poll(2.0) == [OffHook(1)]
+    assert card.phones[1].hook == "ringing" and card.phones[1].shown_caller is None
+    assert card.poll(1.9) == [] and card.phones[1].shown_caller == "13800138000"  # after the first ring
+    assert card.poll(2.0) == [OffHook(1)]
     card.bridge(1, 0)
     assert card.poll(11.9) == [] and card.poll(12.0) == [OnHook(1)]
 
@@ -66,3 +67,15 @@ def test_poisson_traffic_is_seeded_and_has_the_asked_rate():
     assert [c.arrive_at for c in a] == [c.arrive_at for c in b]
     assert 1000 - 4 * 32 < len(a) < 1000 + 4 * 32  # Poisson(1000)
     assert all(len(c.number) == 11 for c in a)
+
+
+def test_phone_rings_in_china_cadence_and_shows_the_caller_only_after_the_first_ring():
+    card = SimCard(1, 2, agents=[AgentScript(ring_delay_s=11.0), AgentScript(ring_delay_s=0.5)])
+    card.ring(1, "13800138000")
+    card.ring(2, "13900139000")
+    for t in range(0, 1201):
+        card.poll(t / 100)
+    assert card.phones[1].ring_log == [(0.0, 1.0), (5.0, 6.0), (10.0, 11.0)]
+    assert card.phones[1].hook == "off" and card.phones[1].shown_caller == "13800138000"
+    # picked up during the first ring: the number never reached the display
+    assert card.phones[2].ring_log == [(0.0, 0.5)] and card.phones[2].shown_caller is None
