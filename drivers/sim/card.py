@@ -27,12 +27,11 @@ from ..base import BLOCK, Alarm, CardEvent, Digit, OffHook, OnHook, PortInfo, Po
 from .parties import AgentScript, CallerScript, CallerState, PhoneState
 from .pstn import CAUSES, OutboundCalls, OutboundScript, OutboundState, tone_clip
 from .faults import Faults
-from .lines import RING_OFF_S, RING_ON_S, AnalogLines
-from .phones import PhoneActions
+from .lines import AnalogLines
+from .phones import PhoneActions, end_ring_burst
 from .source import Source
 
 SPAN_ALARMS = ("RED", "YELLOW", "BLUE", "LOS", "LOF")  # as DAHDI names them
-PHONE_CID_S = 0.8  # after the first ring burst: the FSK burst's lead (0.6 s) and a short MDMF message
 UNANSWERED_OFFHOOK_S = 2.0  # an agent who picked up but got nobody puts the phone down again
 PEER_GONE_HANGUP_S = 0.5  # an agent puts the phone down this long after the caller left
 SPEECH_LOOP_S = 4.0  # a talking party repeats this much seeded speech
@@ -209,7 +208,7 @@ class SimCard(OutboundCalls, AnalogLines, Faults, PhoneActions):
     def _agent_picks_up(self, ph: PhoneState, ring_id: int) -> None:
         if ph.hook != "ringing" or ph.rings != ring_id:
             return
-        _end_burst(ph, self._now)
+        end_ring_burst(ph, self._now)
         ph.hook = "off"
         self._out.append(OffHook(ph.port))
         self._at(self._now + UNANSWERED_OFFHOOK_S, lambda: self._hang_up_if_alone(ph, ring_id))
@@ -301,41 +300,6 @@ class SimCard(OutboundCalls, AnalogLines, Faults, PhoneActions):
             c.ended_at = self._now
             self._silence(port)
 
-    def ring(self, port: int, caller: str | None) -> None:
-        self._check_plugged(f"ring port {port}")
-        ph = self._phone(port)
-        if ph.hook != "on":
-            raise DriverError(f"cannot ring FXS port {port}: the phone is {ph.hook} hook")
-        ph.hook = "ringing"
-        ph.shown_caller = None
-        ph.rings += 1
-        ring_id = ph.rings
-        self._phone_ring_burst(ph, ring_id, caller, first=True)
-        self._at(self._now + ph.agent.ring_delay_s, lambda: self._agent_picks_up(ph, ring_id))
-
-    def _phone_ring_burst(self, ph: PhoneState, ring_id: int, caller: str | None, first: bool = False) -> None:
-        """The phone rings in China's cadence (1 s on, 4 s off) while it keeps ringing; its display shows
-        the caller from the FSK sent after the first burst, as a real caller-ID phone does."""
-        if ph.hook != "ringing" or ph.rings != ring_id:
-            return
-        start = self._now
-        ph.ring_log.append((start, None))
-
-        def burst_ends() -> None:
-            ph.ring_log[-1] = (start, self._now)
-            if first and caller is not None:
-                self._at(self._now + PHONE_CID_S, lambda: ph.hook == "ringing" and ph.rings == ring_id
-                         and setattr(ph, "shown_caller", caller))
-            self._at(self._now + RING_OFF_S, lambda: self._phone_ring_burst(ph, ring_id, caller))
-
-        self._at(start + RING_ON_S, lambda: ph.hook == "ringing" and ph.rings == ring_id and burst_ends())
-
-    def stop_ring(self, port: int) -> None:
-        ph = self._phone(port)
-        if ph.hook == "ringing":
-            _end_burst(ph, self._now)
-            ph.hook = "on"
-
     def bridge(self, a: int, b: int | None) -> None:
         for port, peer in ((a, b),) if b is None else ((a, b), (b, a)):
             if port in self.phones:
@@ -423,9 +387,3 @@ class SimCard(OutboundCalls, AnalogLines, Faults, PhoneActions):
 
     def close(self) -> None:
         self._heap.clear()
-
-
-def _end_burst(ph: PhoneState, now: float) -> None:
-    """A ring burst cut short (picked up, or the ringing stopped) ends now in the phone's log."""
-    if ph.ring_log and ph.ring_log[-1][1] is None:
-        ph.ring_log[-1] = (ph.ring_log[-1][0], now)
