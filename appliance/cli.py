@@ -90,7 +90,7 @@ async def _serve(core, stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
     await core.start()
     try:
-        await core.runtime.run_realtime(stop)
+        await core.runtime.run_realtime(stop, core.paced)
     finally:
         await core.stop()
 

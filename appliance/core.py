@@ -107,6 +107,7 @@ class Core:
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
         self.hotplug = hotplug
+        self.paced: asyncio.Event | None = None  # set by a hardware card when its frames are ready
         self.box_alarms: dict[str, str] = {}  # box-level alarms (not span or port): name -> detail
 
     def _today(self) -> dt.date:
@@ -150,6 +151,11 @@ class Core:
 
     async def start(self) -> None:
         await self.server.start()
+        attach = getattr(self.card, "attach", None)
+        if attach is not None:  # a card with its own clock (DAHDI) paces the tick: see Runtime.run_realtime
+            ready = asyncio.Event()
+            if attach(asyncio.get_running_loop(), ready.set):
+                self.paced = ready
         if self.hotplug is not None:
             self.hotplug.start(asyncio.get_running_loop(), self.on_hotplug)
 
@@ -170,6 +176,9 @@ class Core:
     async def stop(self) -> None:
         if self.hotplug is not None:
             self.hotplug.stop()
+        if self.paced is not None:
+            self.card.detach()
+            self.paced = None
         await self.server.close()
         self.close()
 

@@ -108,7 +108,7 @@ async def _run(core: Core, data: DataDir, host: str, port: int, password: str, s
                             data_dir=data.root), flush=True)
         if seconds is not None:
             loop.call_later(seconds, stop.set)
-        await core.runtime.run_realtime(stop)
+        await core.runtime.run_realtime(stop, core.paced)
     finally:
         if web is not None and web.poll() is None:
             web.terminate()

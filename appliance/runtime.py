@@ -29,6 +29,7 @@ from .switch import Switch
 
 log = logging.getLogger(__name__)
 
+PACE_TIMEOUT_S = 0.04  # two ticks without the card's "frames ready": tick anyway
 TICK_S = BLOCK / 8000  # 20 ms
 MIN_EVENT_STEP_S = 0.001  # event mode never steps by less, so a stuck deadline cannot spin
 
@@ -38,6 +39,7 @@ class TickStats:
     ticks: int = 0
     late_max_s: float = 0.0  # worst lateness of a real-time tick behind its schedule
     slips: int = 0  # times the loop fell so far behind that it skipped ticks
+    unpaced: int = 0  # ticks a hardware-paced loop ran without the card's "frames ready"
 
 
 class Runtime:
@@ -74,6 +76,24 @@ class Runtime:
         self.stats = TickStats()
         self.now = clock.now()
         self._recordings: dict[str, str] = {}
+
+    async def _run_paced(self, stop: asyncio.Event, paced: asyncio.Event) -> None:
+        stats = self.stats
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                ready = asyncio.ensure_future(paced.wait())
+                done, _ = await asyncio.wait({ready, stopping}, timeout=PACE_TIMEOUT_S,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                ready.cancel()
+                if stopping in done:
+                    break
+                if ready not in done:
+                    stats.unpaced += 1  # the card said nothing for two ticks: tick on the host clock
+                paced.clear()
+                self.step(self.clock.now())
+        finally:
+            stopping.cancel()
 
     # --- one step ---------------------------------------------------------------------------
 
@@ -192,8 +212,18 @@ class Runtime:
             self.clock.advance_to(until)
             self.now = until
 
-    async def run_realtime(self, stop: asyncio.Event) -> None:
-        """Tick every 20 ms against an absolute schedule (start + k * 20 ms): no drift."""
+    async def run_realtime(self, stop: asyncio.Event, paced: asyncio.Event | None = None) -> None:
+        """Tick every 20 ms against an absolute schedule (start + k * 20 ms): no drift.
+
+        With ``paced`` (set by a hardware card each time its frames are ready, see
+        ``DahdiCard.attach``) the card's clock drives the tick instead: the E1's clock
+        and the host's drift apart, and ticking on the host's would now and then find
+        no frame or two. If the card stays silent for ``PACE_TIMEOUT_S`` the tick runs
+        anyway, so a card that stops cannot stop the box.
+        """
+        if paced is not None:
+            await self._run_paced(stop, paced)
+            return
         stats = self.stats
         t0 = self.clock.now()
         k = 0

@@ -87,3 +87,29 @@ def test_span_alarm_and_dead_seat_port_reach_the_status(tmp_path):
         assert [s["state"] for s in st["seats"]] == ["available", "available"]
     finally:
         core.close()
+
+
+def test_a_card_with_its_own_clock_is_attached_at_start_and_detached_at_stop(tmp_path):
+    calls = []
+
+    class PacedCard(SimCard):
+        def attach(self, loop, on_ready):
+            calls.append(("attach", on_ready))
+            return True
+
+        def detach(self):
+            calls.append(("detach", None))
+
+    data = DataDir.open(tmp_path / "data", create=True)
+    cfg = validate({"card": {"trunk_channels": 2, "seats": 1}})
+    prompts = render_prompts(PromptLibrary(data.prompts, espeak=None, warn=lambda m: None), cfg)
+    core = Core(data, cfg, VirtualClock(1_800_000_000.0), card=PacedCard(2, 1, media=False), prompts=prompts,
+                media=False)
+
+    async def run():
+        await core.start()
+        assert core.paced is not None and calls == [("attach", core.paced.set)]
+        await core.stop()
+
+    asyncio.run(run())
+    assert calls[-1] == ("detach", None) and core.paced is None

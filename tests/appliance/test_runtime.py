@@ -89,3 +89,46 @@ def test_a_tone_the_plan_lacks_is_skipped_with_a_warning(caplog):
     rt.step(0.0)
     assert not rt.tx[0].any()
     assert "tone plan 'us' has no 'vacant' tone; port 0 stays silent" in caplog.text
+
+
+def test_a_card_with_its_own_clock_paces_the_tick_and_a_silent_one_falls_back_to_the_host_clock():
+    """A pipe stands in for the card's frames-ready signal: the tick runs once per signal, whatever the
+    host clock says; when the signals stop, ticks go on every PACE_TIMEOUT_S and are counted."""
+    import os
+
+    from appliance.runtime import PACE_TIMEOUT_S
+
+    class PacedCard(SimCard):
+        def attach(self, loop, on_ready):
+            self.r, self.w = os.pipe()
+            loop.add_reader(self.r, lambda: (os.read(self.r, 64), on_ready()))
+            self.loop = loop
+            return True
+
+        def detach(self):
+            self.loop.remove_reader(self.r)
+            os.close(self.r)
+            os.close(self.w)
+
+    logic = Idle()
+    card = PacedCard(2, 1)
+    rt = Runtime(card, logic, RealClock(), PromptPlayer(3, {}), media=True)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        ready, stop = asyncio.Event(), asyncio.Event()
+        assert card.attach(loop, ready.set)
+        task = asyncio.create_task(rt.run_realtime(stop, ready))
+        for _ in range(30):  # a card clock 3x slower than the host's 20 ms would suggest... still 30 ticks
+            os.write(card.w, b"x")
+            await asyncio.sleep(0.03)
+        ticks_paced = len(logic.times)
+        await asyncio.sleep(PACE_TIMEOUT_S * 5.5)  # the card falls silent
+        stop.set()
+        await task
+        card.detach()
+        return ticks_paced
+
+    ticks_paced = asyncio.run(main())
+    assert 29 <= ticks_paced <= 31  # one tick per signal (the last may still be pending)
+    assert rt.stats.unpaced >= 4 and len(logic.times) == ticks_paced + rt.stats.unpaced
