@@ -31,6 +31,7 @@ from .ports import LinePort, PhonePort, Port, PortDown, TrunkPort
 from .sysconf import channel_numbers
 
 log = logging.getLogger(__name__)
+REOPEN_EVERY_S = 5.0  # how often a port out of service after a kernel error tries its channel again
 ECHO_TAPS = 128  # 16 ms of tail at 8 taps per ms: enough for the box's own analog ports and the E1's hybrids
 
 IDLE = 0xD5  # A-law code of silence: what a port without a frame this tick delivers
@@ -74,20 +75,16 @@ class DahdiCard:
                 raise DriverError(f"DAHDI channel {channo} is given twice; each port needs its own channel")
             seen.add(channo)
         decoder = EventDecoder(lib)  # one per card: an unknown code is logged once for the card
+        self._decoder, self._echo_taps = decoder, echo_taps
+        self._reopen_at: dict[int, float] = {}  # port -> when to try opening its channel again
         self._ports: list[Port] = []
         self._epoll: Any = None
         self._loop: Any = None
         counts = {PortKind.FXS: 0, PortKind.FXO: 0}
         try:
             for index, (channo, kind) in enumerate(plan):
-                chan = DahdiChannel(kernel, channo, port=index, decoder=decoder)
+                chan = _open(kernel, channo, index, kind, decoder, echo_taps)
                 p = chan.params
-                if p.kind is not kind or (kind is PortKind.TRUNK and p.signalling not in TRUNK_SIGNALLING):
-                    chan.close()
-                    raise DriverError(f"DAHDI channel {channo} is signalled {p.signalling!r}, but the configuration "
-                                      f"makes it a {kind.value} port, which needs {EXPECTED[kind]}; apply the "
-                                      "configuration (appliance dahdi-conf --apply)")
-                _echo_canceller(chan, echo_taps)
                 if kind is PortKind.TRUNK:
                     self._ports.append(TrunkPort(PortInfo(index, kind, f"E1 {p.span}/{p.chanpos}", p.span), chan))
                     continue
@@ -132,6 +129,8 @@ class DahdiCard:
         for p in self._ports:
             if p.down is None:
                 self._poll_port(p, now, seen)
+            else:
+                self._maybe_reopen(p, now)
         for span, alarms in seen.items():
             self._alarms(span, alarms)
         if self.span_alarms and now >= self._next_spanstat:
@@ -154,6 +153,24 @@ class DahdiCard:
             p.due(now)
         except DriverError as exc:  # PortDown from the signalling, or the channel's own calls
             self._fault(p, str(exc))
+
+    def _maybe_reopen(self, p: Port, now: float) -> None:
+        """A port out of service after a kernel error tries its channel again every ``REOPEN_EVERY_S``."""
+        index = p.info.index
+        due = self._reopen_at.setdefault(index, now + REOPEN_EVERY_S)
+        if now < due:
+            return
+        try:
+            chan = _open(self.kernel, p.chan.channo, index, p.info.kind, self._decoder, self._echo_taps)
+        except DriverError as exc:
+            self._reopen_at[index] = now + REOPEN_EVERY_S
+            log.debug("DAHDI %s still out of service: %s", p, exc)
+            return
+        del self._reopen_at[index]
+        p.chan, p.down, p.state = chan, None, "idle"
+        self._misses[index] = 0
+        log.warning("DAHDI %s is back in service", p)
+        self._out.append(PortFault(index, True))
 
     def _read_spans(self) -> None:
         for span in self.span_alarms:
@@ -307,6 +324,20 @@ class DahdiCard:
         self.detach()
         for p in self._ports:
             _close_quietly(p)
+
+
+def _open(kernel: Kernel, channo: int, index: int, kind: PortKind, decoder: EventDecoder,
+          echo_taps: int) -> DahdiChannel:
+    """Open channel ``channo`` as port ``index``: its signalling must be what ``kind`` needs."""
+    chan = DahdiChannel(kernel, channo, port=index, decoder=decoder)
+    p = chan.params
+    if p.kind is not kind or (kind is PortKind.TRUNK and p.signalling not in TRUNK_SIGNALLING):
+        chan.close()
+        raise DriverError(f"DAHDI channel {channo} is signalled {p.signalling!r}, but the configuration "
+                          f"makes it a {kind.value} port, which needs {EXPECTED[kind]}; apply the "
+                          "configuration (appliance dahdi-conf --apply)")
+    _echo_canceller(chan, echo_taps)
+    return chan
 
 
 def _echo_canceller(chan, taps: int) -> None:

@@ -471,3 +471,21 @@ def test_every_voice_channel_gets_the_echo_canceller_unless_configured_off(kerne
     quiet = FakeKernel.appliance()
     Box(quiet, echo_taps=0)
     assert not [c for c in quiet.calls if c[0] == "DAHDI_ECHOCANCEL_PARAMS"]
+
+
+def test_a_port_out_of_service_after_a_kernel_error_comes_back_when_its_channel_opens_again(box, kernel, lib):
+    fail_ioctl(kernel, lib.DAHDI_HOOK, errno.EIO, channo=38)
+    box.card.answer(L1)
+    assert [e for e in box.run(0.02) if isinstance(e, PortFault)] == [
+        PortFault(L1, False, "DAHDI channel 38: DAHDI_HOOK offhook failed: [Errno 5] Input/output error")]
+    assert box.run(4.9) == []  # retried every 5 s, not every tick
+    assert box.run(0.2) == [PortFault(L1, True)]
+    assert box.card.port_state(L1) == "idle"
+    kernel.line_ring(38, True)
+    assert box.run(0.02) == [Ringing(L1, True)]
+
+
+def test_a_removed_span_stays_out_of_service_without_more_events(box, kernel):
+    kernel.unplug(1)
+    box.run(0.02)
+    assert [e for e in box.run(12.0) if isinstance(e, PortFault)] == []  # reopening fails quietly
