@@ -18,21 +18,9 @@ from drivers.base import (BLOCK, Alarm, Card, Digit, Flash, OffHook, OnHook, Pol
                           Released, Ringing)
 from dsp.callerid import decode_callerid
 from dsp.g711 import alaw_decode
-from tests.tools import require_dahdi_binding
 
 TRUNKS, PHONES, LINES = [1, 2, 3], [32, 33], [38, 39]  # channels in FakeKernel.appliance()
 T1, P1, P2, L1 = 0, 3, 4, 5  # their ports: trunk channel 1, phones 32 and 33, line 38
-
-
-@pytest.fixture(scope="module")
-def lib():
-    return require_dahdi_binding()[1]
-
-
-@pytest.fixture
-def kernel(lib):
-    from drivers.dahdi.fakekernel import FakeKernel
-    return FakeKernel.appliance()
 
 
 class Box:

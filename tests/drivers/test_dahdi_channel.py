@@ -17,17 +17,6 @@ from tests.tools import require_dahdi_binding
 PHONE, PHONE2, LINE, BCHAN, DCHAN = 32, 33, 38, 1, 16  # in FakeKernel.appliance()
 
 
-@pytest.fixture(scope="module")
-def lib():
-    return require_dahdi_binding()[1]
-
-
-@pytest.fixture
-def kernel(lib):
-    from drivers.dahdi.fakekernel import FakeKernel
-    return FakeKernel.appliance()
-
-
 def open_chan(kernel, channo, port=None, **kw) -> DahdiChannel:
     return DahdiChannel(kernel, channo, port=port if port is not None else channo - 32, **kw)
 
