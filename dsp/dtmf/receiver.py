@@ -110,9 +110,6 @@ class DtmfDetector:
         self._cos_tol = np.cos(2.0 * np.pi * self.FREQ_TOL * freqs * sub / rate)
         amp = DBM0_RMS * np.sqrt(2.0) * 10.0 ** (self.MIN_TONE_DBM0 / 20.0)
         self._min_energy = (amp * hann.sum() / 2.0) ** 2
-        self._twist_normal = 10.0 ** (self.NORMAL_TWIST_DB / 10.0)
-        self._twist_reverse = 10.0 ** (self.REVERSE_TWIST_DB / 10.0)
-        self._margin = 10.0 ** (self.GROUP_MARGIN_DB / 10.0)
         self._harmonic = 10.0 ** (self.HARMONIC_DB / 10.0)
         self._residual = 10.0 ** (-self.RESIDUAL_DB / 10.0)
         # each tone's Hann main lobe (+-2 bins) among the band's bins: where its energy lands whatever
