@@ -18,6 +18,8 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
+from drivers.dahdi.sysconf import format_channels, parse_channels
+
 from .errors import ConfigError
 from .messages import text as _msg
 
@@ -209,41 +211,16 @@ def _check(key: str, opt: Option, value: Any) -> Any:
             raise ConfigError(f"{key}: {value!r} has no key leading to 'queue'; at least one is required")
         return dict(value)
     elif kind == "channels":
-        channels = _parse_channels(value)
+        channels = parse_channels(value)
         if channels is None:
             raise fail("is not a channel list; write numbers and ranges such as 1-15,17-31")
         outside = [c for c in channels if not opt.lo <= c <= opt.hi]
         if outside:
             raise fail(f"includes {outside[0]}; allowed channels {_num(opt.lo)}..{_num(opt.hi)}")
-        return _format_channels(channels)
+        return format_channels(channels)
     else:  # pragma: no cover - a schema typo, caught by the tests over SCHEMA
         raise AssertionError(f"unknown option kind {kind!r}")
     return value
-
-
-def _parse_channels(text: str) -> list[int] | None:
-    """'1-15, 17-31' -> [1, ..., 15, 17, ..., 31] (sorted, unique); None when ``text`` is not such a list."""
-    out: set[int] = set()
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*([0-9]{1,4})\s*(?:-\s*([0-9]{1,4})\s*)?", part)
-        if not m:
-            return None
-        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        if lo > hi:
-            return None
-        out.update(range(lo, hi + 1))
-    return sorted(out)
-
-
-def _format_channels(channels: list[int]) -> str:
-    """Sorted unique channel numbers -> '1-15,17-31' (runs of two or more as ranges)."""
-    runs: list[list[int]] = []
-    for c in channels:
-        if runs and c == runs[-1][1] + 1:
-            runs[-1][1] = c
-        else:
-            runs.append([c, c])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _check_mapping(where: str, options: dict[str, Option], raw: Any, defaults: dict) -> dict:
@@ -305,7 +282,7 @@ def _check_span_plan(span: dict, analog: list[dict]) -> None:
     if framing != need:
         raise ConfigError(f"span.signalling: {sig!r} needs span.framing {need!r}, not {framing!r}; "
                           "change both in one save")
-    channels = _parse_channels(span["channels"])
+    channels = parse_channels(span["channels"])
     if sig == "mfcr2" and 16 in channels:
         raise ConfigError(f"span.channels: {span['channels']!r} includes 16; "
                           "with cas framing timeslot 16 carries the signalling bits")

@@ -14,6 +14,7 @@ named, before anything is saved. This module only renders and applies.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from typing import Any, Callable
 
@@ -52,13 +53,27 @@ def _runs(channels: list[int]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in runs]
 
 
-def channel_numbers(text: str) -> list[int]:
-    """A validated, collapsed channel list ('1-15,17-31') -> its channel numbers."""
-    out: list[int] = []
+def parse_channels(text: str) -> list[int] | None:
+    """A channel list as system.conf and the config write it ('1-15, 17-31') -> sorted unique numbers;
+    None when ``text`` is not such a list."""
+    out: set[int] = set()
     for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out.extend(range(int(lo), int(hi or lo) + 1))
-    return out
+        m = re.fullmatch(r"\s*([0-9]{1,4})\s*(?:-\s*([0-9]{1,4})\s*)?", part)
+        if not m:
+            return None
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if lo > hi:
+            return None
+        out.update(range(lo, hi + 1))
+    return sorted(out)
+
+
+def channel_numbers(text: str) -> list[int]:
+    """A validated channel list (the config's) -> its channel numbers; DriverError if it is not one."""
+    channels = parse_channels(text)
+    if channels is None:
+        raise DriverError(f"channel list {text!r} is not like '1-15,17-31'")
+    return channels
 
 
 def _span_lines(span: dict, ec: str) -> list[str]:

@@ -186,11 +186,12 @@ def test_abi_command_without_the_binding_exits_2_with_the_reason():
 
 def test_package_imports_without_the_binding_and_says_why_when_used():
     code = _HIDE_BINDING + """
-import drivers.dahdi as d
+import drivers.dahdi
+from drivers.dahdi import binding, channel, kernel
 from appliance.errors import DriverError
-assert not d.available()
+assert not binding.available()
 try:
-    d.DahdiChannel(d.OsKernel(), 1)
+    channel.DahdiChannel(kernel.OsKernel(), 1)
 except DriverError as exc:
     print(exc)
 else:

@@ -10,7 +10,9 @@ import pytest
 
 from appliance.errors import DriverError
 from drivers.base import Alarm, Digit, Flash, OffHook, OnHook, Polarity, PortFault, PortKind, Released, Ringing
-from drivers.dahdi import DahdiChannel, DialComplete, EventDecoder, HookComplete, HookResult, OsKernel, Ringer
+from drivers.dahdi.channel import DahdiChannel, HookResult
+from drivers.dahdi.events import DialComplete, EventDecoder, HookComplete, Ringer
+from drivers.dahdi.kernel import OsKernel
 from drivers.dahdi.events import alarm_names, decode_alarms
 from tests.tools import require_dahdi_binding
 
