@@ -76,6 +76,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "lbo": Option("int", 0, "line build-out, 0 for E1", 0, 7),
         "dchan": Option("int", 16, "PRI D-channel timeslot", 1, 31),
         "channels": Option("channels", "1-15,17-31", "voice timeslots: PRI B-channels or R2 channels", 1, 31),
+        "calling_number": Option("digits", "", "calling number sent on outbound PRI calls; empty: the carrier "
+                                 "shows the trunk's own number", 0, 20),
     },
     "queue": {
         "name": Option("str", "default", "queue name", 1, 32),
@@ -171,7 +173,7 @@ def _check(key: str, opt: Option, value: Any) -> Any:
         if not opt.lo <= len(value) <= opt.hi:
             raise fail(f"must be {_num(opt.lo)}..{_num(opt.hi)} characters (has {len(value)})")
     elif kind == "digits":
-        if not (re.fullmatch(r"[0-9]+", value) and opt.lo <= len(value) <= opt.hi):
+        if not (re.fullmatch(r"[0-9]*", value) and opt.lo <= len(value) <= opt.hi):
             raise fail(f"must be {_num(opt.lo)}..{_num(opt.hi)} digits")
     elif kind == "choice":
         if value not in opt.choices:

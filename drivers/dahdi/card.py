@@ -6,8 +6,9 @@ move one 160-byte A-law frame per port and never wait for one. Nothing here
 blocks or reads a clock: ``now`` comes from the runtime. A kernel error on one
 channel takes that port out of service (``PortFault``) and the others go on.
 
-Calls on the E1 span need a PRI (Q.931) or MFC/R2 stack, which does not exist
-yet: trunk ports carry audio and span alarms, and refuse ``answer``/``dial``.
+Calls on a PRI span go through its D-channel (``drivers.dahdi.pri``, the stack
+in ``drivers.isdn``). MFC/R2 has no stack yet: its trunk ports carry audio and
+span alarms, and refuse ``answer``/``dial``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from . import binding
 from .channel import PATH, DahdiChannel
 from .events import EventDecoder
 from .kernel import Kernel, OsKernel
+from .pri import PriSpan
 from .ports import LinePort, PhonePort, Port, PortDown, TrunkPort
 from .sysconf import channel_numbers
 
@@ -56,6 +58,10 @@ class DahdiCard:
         Send FSK caller ID (MDMF) to ringing phones after the first ring.
     miss_limit : int
         Ticks without a frame before ``PortFault(port, False, "no frames")``.
+    pri : dict, optional
+        The span's PRI signalling: ``{"dchan": DAHDI channel of the D-channel,
+        "network": True on the network side, "calling_number": shown on our calls}``;
+        None leaves the trunk ports without calls (MFC/R2).
 
     Opening fails with DriverError (every channel opened so far closed again)
     when a channel cannot be opened or its signalling does not match.
@@ -63,7 +69,7 @@ class DahdiCard:
 
     def __init__(self, kernel: Kernel, *, span_channels: Iterable[int] = (), fxs_channels: Iterable[int] = (),
                  fxo_channels: Iterable[int] = (), callerid: bool = True, miss_limit: int = MISS_LIMIT,
-                 echo_taps: int = ECHO_TAPS) -> None:
+                 echo_taps: int = ECHO_TAPS, pri: dict | None = None) -> None:
         _, lib = binding.require()
         self.kernel = kernel
         self.miss_limit = int(miss_limit)
@@ -97,6 +103,19 @@ class DahdiCard:
         self.ports: tuple[PortInfo, ...] = tuple(p.info for p in self._ports)
         spans = sorted({p.info.span for p in self._ports if isinstance(p, TrunkPort)})
         self.span_alarms: dict[int, frozenset[str]] = {s: frozenset() for s in spans}  # what we last reported
+        self._pri: PriSpan | None = None
+        self._pri_failed = False
+        if pri is not None and spans:
+            trunks = {p.chan.params.chanpos: p.info.index for p in self._ports if isinstance(p, TrunkPort)}
+            try:
+                self._pri = PriSpan(kernel, pri["dchan"], spans[0], trunks, network=pri.get("network", False),
+                                    decoder=decoder, calling_number=pri.get("calling_number"))
+            except BaseException:
+                self.close()
+                raise
+            for p in self._ports:
+                if isinstance(p, TrunkPort):
+                    p.pri = self._pri
         self._next_spanstat = -math.inf
         self._misses = [0] * len(self._ports)
         self._starved: set[int] = set()  # ports reported as giving no frames
@@ -118,9 +137,13 @@ class DahdiCard:
         span = cfg["span"]
         trunks = channel_numbers(span["channels"])[:cfg["card"]["trunk_channels"]] if span["enabled"] else []
         analog = cfg["analog"]
+        pri = None
+        if trunks and span["signalling"] in ("pri_cpe", "pri_net"):  # span 1: DAHDI channel = timeslot
+            pri = {"dchan": span["dchan"], "network": span["signalling"] == "pri_net",
+                   "calling_number": span["calling_number"] or None}
         return cls(kernel, span_channels=trunks, fxs_channels=[a["channel"] for a in analog if a["kind"] == "fxs"],
                    fxo_channels=[a["channel"] for a in analog if a["kind"] == "fxo"],
-                   echo_taps=0 if cfg["card"]["echo_canceller"] == "none" else ECHO_TAPS)
+                   echo_taps=0 if cfg["card"]["echo_canceller"] == "none" else ECHO_TAPS, pri=pri)
 
     # --- events --------------------------------------------------------------------------
 
@@ -131,6 +154,8 @@ class DahdiCard:
                 self._poll_port(p, now, seen)
             else:
                 self._maybe_reopen(p, now)
+        if self._pri is not None:
+            self._poll_pri(now, seen)
         for span, alarms in seen.items():
             self._alarms(span, alarms)
         if self.span_alarms and now >= self._next_spanstat:
@@ -153,6 +178,20 @@ class DahdiCard:
             p.due(now)
         except DriverError as exc:  # PortDown from the signalling, or the channel's own calls
             self._fault(p, str(exc))
+
+    def _poll_pri(self, now: float, seen: dict[int, frozenset[str]]) -> None:
+        try:
+            events, alarms = self._pri.poll(now)
+        except DriverError as exc:  # the D-channel failed: its calls cannot be signalled any more
+            if not self._pri_failed:
+                log.error("DAHDI PRI span %d: D-channel failed: %s", self._pri.span, exc)
+            self._pri_failed = True
+            self._out += self._pri.span_alarm(frozenset({"DCHAN"}))
+            return
+        self._pri_failed = False
+        self._out += events
+        for a in alarms:
+            seen[a.span] = a.alarms
 
     def _maybe_reopen(self, p: Port, now: float) -> None:
         """A port out of service after a kernel error tries its channel again every ``REOPEN_EVERY_S``."""
@@ -186,6 +225,8 @@ class DahdiCard:
         if alarms != self.span_alarms[span]:
             self.span_alarms[span] = alarms
             self._out.append(Alarm(span, alarms))
+            if self._pri is not None and self._pri.span == span:
+                self._out += self._pri.span_alarm(alarms)
 
     def _fault(self, p: Port, reason: str) -> None:
         if p.down is not None:  # already reported; a command that reached it leaves no state behind
@@ -201,6 +242,8 @@ class DahdiCard:
         times = [t for p in self._ports if p.down is None and (t := p.deadline()) is not None]
         if self.span_alarms:
             times.append(self._next_spanstat)
+        if self._pri is not None and (t := self._pri.next_deadline()) is not None:
+            times.append(t)
         return min(times) if times else None
 
     def port_state(self, port: int) -> str:
@@ -268,7 +311,7 @@ class DahdiCard:
         self._command(port, lambda p: p.answer())
 
     def hangup(self, port: int, cause: int = 16) -> None:
-        self._command(port, lambda p: p.hangup())  # an analog line carries no cause
+        self._command(port, lambda p: p.hangup(cause))  # an analog line carries no cause
 
     def dial(self, port: int, number: str) -> None:
         self._command(port, lambda p: p.dial(number))
@@ -324,6 +367,8 @@ class DahdiCard:
         self.detach()
         for p in self._ports:
             _close_quietly(p)
+        if getattr(self, "_pri", None) is not None:
+            self._pri.close()
 
 
 def _open(kernel: Kernel, channo: int, index: int, kind: PortKind, decoder: EventDecoder,

@@ -29,6 +29,7 @@ from .kernel import Kernel
 log = logging.getLogger(__name__)
 
 PATH = "/dev/dahdi/channel"
+HDLC_BUFFERS = 32  # frames queued each way on a D-channel, as ISDN stacks on DAHDI use
 RETRIES = 3  # EINTR and ELAST retries: more than one in a row means something is wrong
 DIAL_CHARS = frozenset("0123456789*#ABCDabcdwWTPMR")  # digits, 'w' pause, T/P/M/R: DTMF, pulse, MF, R2 mode
 
@@ -91,10 +92,14 @@ class DahdiChannel:
         Shared by every channel of a card so that an unknown code is logged once per card.
     blocksize : int
         Bytes (A-law samples) per read and write; 160 is one 20 ms frame.
+    hdlc : bool
+        A D-channel: no block size or law; buffers of ``blocksize`` bytes (1024 fits
+        any LAPD frame), 32 each way, and each read or write is one whole frame
+        followed by its two FCS bytes.
     """
 
     def __init__(self, kernel: Kernel, channo: int, *, port: int | None = None,
-                 decoder: EventDecoder | None = None, blocksize: int = BLOCK) -> None:
+                 decoder: EventDecoder | None = None, blocksize: int = BLOCK, hdlc: bool = False) -> None:
         self.ffi, self.lib = binding.require()
         self.kernel = kernel
         self.channo = channo
@@ -113,8 +118,11 @@ class DahdiChannel:
                               "is the dahdi kernel module loaded?") from exc
         try:
             self._set_int(self.lib.DAHDI_SPECIFY, channo, "DAHDI_SPECIFY")
-            self._set_int(self.lib.DAHDI_SET_BLOCKSIZE, blocksize, "DAHDI_SET_BLOCKSIZE")
-            self._set_int(self.lib.DAHDI_SETLAW, self.lib.DAHDI_LAW_ALAW, "DAHDI_SETLAW")
+            if hdlc:
+                self.set_buffers(HDLC_BUFFERS)
+            else:
+                self._set_int(self.lib.DAHDI_SET_BLOCKSIZE, blocksize, "DAHDI_SET_BLOCKSIZE")
+                self._set_int(self.lib.DAHDI_SETLAW, self.lib.DAHDI_LAW_ALAW, "DAHDI_SETLAW")
             self.params = self.get_params()
         except BaseException:
             kernel.close(self.fd)

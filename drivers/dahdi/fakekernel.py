@@ -20,7 +20,10 @@ What it keeps of the real kernel's behaviour:
   4 s off as in the cn zone) with RINGEROFF/RINGERON events;
 - flash, wink and start end with HOOKCOMPLETE, a dial string with DIALCOMPLETE;
 - an unplugged span queues REMOVED on its channels, then fails calls with ENODEV;
-- a stalled channel (``stall``) moves no audio while its signalling goes on.
+- a stalled channel (``stall``) moves no audio while its signalling goes on;
+- a D-channel (``hardhdlc``) reads and writes whole HDLC frames followed by their
+  two FCS bytes, one frame per call; a frame with a bad FCS is dropped with a
+  BADFCS event; a span in alarm carries no frames either way.
 """
 
 from __future__ import annotations
@@ -41,6 +44,17 @@ PAUSE_MS = 500  # 'w' in a dial string
 FLASH_MS, WINK_MS, START_MS = 750, 150, 500  # DAHDI's default flash, wink and start times
 AUDIO_SIGS = {"fxoks", "fxols", "fxogs", "fxsks", "fxsls", "fxsgs", "clear", "em", "em_e1", "cas"}
 HOOK_SIGS = {"fxoks", "fxols", "fxogs", "fxsks", "fxsls", "fxsgs", "em", "em_e1"}
+HDLC_SIGS = {"hardhdlc", "hdlcfcs"}  # D-channels: whole frames, each read and written with its 2 FCS bytes
+
+
+def fcs16(frame: bytes) -> int:
+    """The HDLC frame check sequence (ISO 3309 / X.25 CRC-16), sent low byte first."""
+    crc = 0xFFFF
+    for byte in frame:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
 
 
 def _oserror(code: int, what: str) -> OSError:
@@ -91,6 +105,9 @@ class FakeChannel:
     rxbits: int = 0
     txbits: int = 0
     stalled: bool = False  # the hardware moves no audio on it (a dead port, a stuck transfer)
+    frames_rx: deque = field(default_factory=deque)  # D-channel: frames (with FCS) waiting for read()
+    frames_tx: deque = field(default_factory=deque)  # D-channel: frames written, waiting for the hardware
+    frames_sent: list = field(default_factory=list)  # D-channel: frames (FCS removed) the hardware sent
 
 
 class FakeKernel:
@@ -222,11 +239,34 @@ class FakeKernel:
         """Queue A-law ``audio`` to arrive on the channel over the next ticks."""
         self.channels[channo].line.extend(audio)
 
+    def dchan_receive(self, channo: int, frame: bytes, *, bad_fcs: bool = False) -> None:
+        """An HDLC frame (without FCS) arrives on D-channel ``channo``; lost when the span is in alarm."""
+        chan = self.channels[channo]
+        if chan.sig not in HDLC_SIGS:
+            raise ValueError(f"channel {channo} is signalled {chan.sig!r}, not a D-channel")
+        if chan.owner is None or chan.span.alarms or chan.span.removed:
+            return
+        if bad_fcs:
+            chan.events.append(self.lib.DAHDI_EVENT_BADFCS)
+        else:
+            chan.frames_rx.append(frame + fcs16(frame).to_bytes(2, "little"))
+
+    def dchan_sent(self, channo: int) -> list[bytes]:
+        """The frames (FCS removed) the hardware sent on D-channel ``channo`` since the last call."""
+        chan = self.channels[channo]
+        out, chan.frames_sent = chan.frames_sent, []
+        return out
+
     def tick(self, ms: int = 20) -> None:
         """Move the hardware on by ``ms``: audio in and out of open channels, signalling timers."""
         n = ms * 8
         for chan in self.channels.values():
             if chan.owner is None or chan.span.removed:
+                continue
+            if chan.sig in HDLC_SIGS:
+                if not chan.span.alarms:
+                    chan.frames_sent += [f[:-2] for f in chan.frames_tx]
+                chan.frames_tx.clear()
                 continue
             if not chan.stalled:
                 chan.sent.extend(bytes(chan.tx[:n]).ljust(n, bytes([SILENCE])))  # underrun: silence
@@ -285,11 +325,17 @@ class FakeKernel:
             chan.law, chan.blocksize = 0, self.lib.DAHDI_DEFAULT_BLOCKSIZE
             chan.rx.clear()
             chan.tx.clear()
+            chan.frames_rx.clear()
+            chan.frames_tx.clear()
 
     def read(self, fd: int, n: int) -> bytes:
         chan = self._chan(fd)
         if chan.events:
             raise _oserror(self.lib.ELAST, "an event is pending")
+        if chan.sig in HDLC_SIGS:
+            if not chan.frames_rx:
+                raise _oserror(errno.EAGAIN, "no frame received yet")
+            return chan.frames_rx.popleft()[:n]
         if len(chan.rx) < chan.blocksize:
             raise _oserror(errno.EAGAIN, "no block received yet")
         data = bytes(chan.rx[:min(n, chan.blocksize)])
@@ -300,6 +346,13 @@ class FakeKernel:
         chan = self._chan(fd)
         if chan.events:
             raise _oserror(self.lib.ELAST, "an event is pending")
+        if chan.sig in HDLC_SIGS:
+            if len(data) < 3 or len(data) > chan.blocksize:
+                raise _oserror(errno.EINVAL, f"an HDLC frame of {len(data)} bytes (with FCS)")
+            if len(chan.frames_tx) >= chan.numbufs:
+                raise _oserror(errno.EAGAIN, "all write buffers are full")
+            chan.frames_tx.append(bytes(data))
+            return len(data)
         if len(chan.tx) + chan.blocksize > chan.numbufs * chan.blocksize:
             raise _oserror(errno.EAGAIN, "all write buffers are full")
         taken = bytes(data[:chan.blocksize])

@@ -25,7 +25,8 @@ from .events import ChannelEvent, DialComplete, Ringer
 CID_LEAD_S = 0.6  # FSK starts this long after the first ring burst ends (YD/T 1277 and GR-30: >= 0.5 s)
 LINE_RING_GONE_S = 8.0  # no burst for this long: the caller gave up (China rings every 5 s)
 DIAL_PREFIX = "Tw"  # DTMF, after 0.5 s for the exchange to connect dial tone
-NEEDS_STACK = "calls on the E1 span need the PRI or R2 signalling stack, which is not implemented yet"
+NEEDS_STACK = ("calls on an MFC/R2 span need the R2 signalling stack, which is not implemented yet "
+               "(PRI spans have theirs)")
 
 
 class PortDown(DriverError):
@@ -81,7 +82,7 @@ class Port:
     def answer(self) -> None:
         raise DriverError(f"cannot answer on {self}: a phone answers by going off hook")
 
-    def hangup(self) -> None:
+    def hangup(self, cause: int = 16) -> None:
         """Nothing to clear: the phone's user hangs up."""
 
     def dial(self, number: str) -> None:
@@ -89,16 +90,24 @@ class Port:
 
 
 class TrunkPort(Port):
-    """An E1 B-channel: audio and span alarms only, until a PRI or R2 stack drives its calls."""
+    """An E1 B-channel: its calls are the span's PRI signalling's (``pri``, a ``PriSpan``); without one
+    (MFC/R2 is not implemented) it carries audio and span alarms only."""
+
+    pri: Any = None
 
     def answer(self) -> None:
-        raise DriverError(f"cannot answer on {self}: {NEEDS_STACK}")
+        if self.pri is None:
+            raise DriverError(f"cannot answer on {self}: {NEEDS_STACK}")
+        self.pri.answer(self.info.index)
 
     def dial(self, number: str) -> None:
-        raise DriverError(f"cannot dial on {self}: {NEEDS_STACK}")
+        if self.pri is None:
+            raise DriverError(f"cannot dial on {self}: {NEEDS_STACK}")
+        self.pri.dial(self.info.index, number)
 
-    def hangup(self) -> None:
-        """No call can exist on it without a signalling stack: nothing to clear."""
+    def hangup(self, cause: int = 16) -> None:
+        if self.pri is not None:
+            self.pri.hangup(self.info.index, cause)
 
 
 class PhonePort(Port):
@@ -242,7 +251,7 @@ class LinePort(Port):
         self._do(self.chan.hook, "offhook")
         self.state = "answered"
 
-    def hangup(self) -> None:
+    def hangup(self, cause: int = 16) -> None:
         if self.state in self.OFF_HOOK or self.state == "cleared":
             self.state = "idle"
             self._do(self.chan.hook, "onhook")  # also stops digits still being dialled

@@ -95,20 +95,21 @@ class SimHarness(Harness):
 
 
 class DahdiFakeHarness(Harness):
-    """The DAHDI card on the fake kernel: E1 channels 1-4, phones on channels 32-33, a line on 34.
+    """The DAHDI card on the fake kernel: E1 B-channels 1-4 with the D-channel on 16, phones on channels 32-33,
+    a line on 34.
 
-    The harness is the phones' users (they answer after 1 s of ringing and, with
-    nobody to talk to, hang up 2 s later, as the simulated agents do) and the
-    exchange behind the line (China's 1 s on / 4 s off ring with MDMF caller ID
-    0.6 s after the first burst).
+    The harness is the carrier behind the E1 (libpri as the PRI network side, on
+    the fake kernel's D-channel: it calls in, and answers our calls after 2 s of
+    ringing and clears them 3 s later, as the simulated network does), the phones'
+    users (they answer after 1 s of ringing and, with nobody to talk to, hang up
+    2 s later, as the simulated agents do) and the exchange behind the line
+    (China's 1 s on / 4 s off ring with MDMF caller ID 0.6 s after the first burst).
     """
 
     name = "dahdi-fake"
-    supports = FEATURES - {"trunk_calls"}
-    missing = {"trunk_calls": "calls on the E1 span need the PRI (Q.931) or MFC/R2 signalling stack, "
-                              "which the DAHDI card does not have yet"}
     fault_detect_s = 0.6  # 25 missed frames, then the next poll
     RING_DELAY_S, UNANSWERED_OFFHOOK_S = 1.0, 2.0
+    DCHAN, BOX_NUMBER, ANSWER_AFTER_S, TALK_S = 16, "4008001234", 2.0, 3.0
 
     def __init__(self) -> None:
         require_dahdi_binding()
@@ -117,16 +118,41 @@ class DahdiFakeHarness(Harness):
         self.kernel = FakeKernel.appliance(fxs=2, fxo=1)
         channels = [1, 2, 3, 4, 32, 33, 34]
         self.card = DahdiCard(self.kernel, span_channels=channels[:4], fxs_channels=channels[4:6],
-                              fxo_channels=channels[6:])
+                              fxo_channels=channels[6:], pri={"dchan": self.DCHAN, "network": False})
         self.channo = dict(enumerate(channels))
         self.now = 0.0
         self.received = []
         self._ringing_since: dict[int, float] = {}  # phone channel -> when its ringing began
         self._off_since: dict[int, float] = {}  # phone channel -> when its user picked up
         self._line_calls: dict[int, tuple[float, str]] = {}  # line channel -> (when it began, calling number)
+        self.peer = None  # libpri, started by the first trunk call
+        self._network_calls: dict[int, object] = {}  # B-channel -> libpri's call
+        self._plan: list[tuple[float, str, int]] = []  # (when, "answer" | "hangup", B-channel)
+
+    def _network(self):
+        """libpri as the carrier, with the D-channel up (skips, or fails under CI, without libpri-dev)."""
+        if self.peer is None:
+            from tests.peers.libpri import LibpriPeer
+            self.peer = LibpriPeer(network=True)
+            for _ in range(50):
+                self.run(0.02)
+                if self.card._pri.pri.up and self._link_up:
+                    break
+            assert self.card._pri.pri.up, "the PRI D-channel did not come up against libpri"
+        return self.peer
+
+    _link_up = False
 
     def inbound_call(self, number: str) -> None:
-        pytest.skip(self.missing["trunk_calls"])
+        channel = next(ch for ch in (1, 2, 3, 4) if ch not in self._network_calls)
+        self._network_calls[channel] = self._network().call(channel, self.BOX_NUMBER, number)
+
+    def far_end_clears(self, port: int) -> None:
+        self.peer.hangup(self._network_calls.pop(self.channo[port]), 16)
+
+    def answering_number(self) -> str:
+        self._network()
+        return "110"
 
     def span_alarm(self, alarms: set[str]) -> None:
         self.kernel.set_span_alarms(1, alarms)
@@ -168,7 +194,36 @@ class DahdiFakeHarness(Harness):
                 if now - t0 < 5.0:
                     cid = callerid_burst(CallerId(number=number)).samples
                     k.hear(ch, b"\xd5" * int(0.6 * 8000) + alaw_encode(cid).tobytes())
+        if self.peer is not None:
+            self._carrier(k)
         k.tick(20)
+
+    def _carrier(self, k) -> None:
+        """Move the D-channel's frames both ways and play libpri's part in the calls."""
+        peer, now = self.peer, self.now
+        for frame in k.dchan_sent(self.DCHAN):
+            peer.send_frame(frame)
+        for ev in peer.run():
+            if ev.name == "dchan_up":
+                self._link_up = True
+            elif ev.name == "ring":  # our outbound call: ringing, answered and cleared on the plan
+                self._network_calls[ev.channel] = ev.call
+                peer.proceeding(ev.call, ev.channel)
+                peer.alerting(ev.call, ev.channel)
+                self._plan += [(now + self.ANSWER_AFTER_S, "answer", ev.channel),
+                               (now + self.ANSWER_AFTER_S + self.TALK_S, "hangup", ev.channel)]
+            elif ev.name == "hangup_req":  # we cleared: libpri completes the release
+                peer.hangup(ev.call, ev.cause)
+                self._network_calls.pop(ev.channel, None)
+        for when, what, channel in [p for p in self._plan if p[0] <= now + 1e-9]:
+            self._plan.remove((when, what, channel))
+            if (call := self._network_calls.get(channel)) is not None:
+                if what == "answer":
+                    peer.answer(call, channel)
+                else:
+                    peer.hangup(self._network_calls.pop(channel), 16)
+        for frame in peer.frames():
+            k.dchan_receive(self.DCHAN, frame)
 
 
 class RealDahdiHarness(Harness):
@@ -201,6 +256,8 @@ def h(request):
     harness = request.param()
     yield harness
     harness.card.close()
+    if getattr(harness, "peer", None) is not None:
+        harness.peer.close()
 
 
 def needs(h, feature: str) -> None:

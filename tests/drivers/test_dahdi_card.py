@@ -94,7 +94,7 @@ def test_from_config_takes_the_span_and_analog_sections(kernel):
     names = [p.name for p in card.ports]
     assert names[:16] == [f"E1 1/{ts}" for ts in range(1, 16)] + ["E1 1/17"]  # the D-channel is no port
     assert names[20:] == ["FXS 1", "FXS 2", "FXO 1"]
-    assert [ch for name, ch, _ in kernel.calls if name == "DAHDI_SPECIFY"][20:] == [32, 33, 38]
+    assert [ch for name, ch, _ in kernel.calls if name == "DAHDI_SPECIFY"][20:] == [32, 33, 38, 16]  # 16: PRI D-channel
     card.close()
     analog_only = validate({"card": {"driver": "dahdi"}, "span": {"enabled": False},
                             "analog": [{"channel": 1}, {"channel": 2}]})
@@ -278,14 +278,14 @@ def test_dial_refusals_say_why(box, kernel):
         box.card.dial(6, "110")
     with pytest.raises(DriverError, match=r"cannot dial on FXS 1 \(port 3\): outbound calls go on FXO lines"):
         box.card.dial(P1, "110")
-    stack = "calls on the E1 span need the PRI or R2 signalling stack, which is not implemented yet"
+    stack = r"calls on an MFC/R2 span need the R2 signalling stack, which is not implemented yet \(PRI spans"
     with pytest.raises(DriverError, match=rf"cannot dial on E1 1/1 \(port 0\): {stack}"):
         box.card.dial(T1, "110")
     with pytest.raises(DriverError, match=rf"cannot answer on E1 1/1 \(port 0\): {stack}"):
         box.card.answer(T1)
     with pytest.raises(DriverError, match=r"port 9 does not exist; this card has ports 0\.\.6"):
         box.card.hangup(9)
-    box.card.hangup(T1)  # no call can be on it: nothing to do
+    box.card.hangup(T1)  # no call can be on it: nothing to do (this card has no PRI: as on an R2 span)
     box.card.bridge(T1, P1)
     box.card.bridge(T1, None)
 
