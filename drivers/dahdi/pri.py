@@ -77,7 +77,7 @@ class PriSpan:
     def span_alarm(self, alarms: frozenset[str]) -> list[CardEvent]:
         """The span went down: its calls end with cause 38 (network out of order)."""
         if alarms:
-            self.pri.drop_all(38)
+            self.pri.link_lost(38, self.now)
         return self._events()
 
     def _flush(self) -> None:

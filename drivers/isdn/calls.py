@@ -41,6 +41,9 @@ from .q931 import (MT, BearerCapability, Cause, CallState, ChannelId, Message, P
 log = logging.getLogger(__name__)
 
 TIMERS = {"T303": 4.0, "T305": 30.0, "T308": 4.0, "T309": 90.0, "T310": 30.0, "T313": 4.0}
+# A repeated SETUP (answered already), overlap digits or keypad INFORMATION (calls are en bloc here),
+# NOTIFY and FACILITY (no supplementary services): nothing to do, nothing to answer.
+IGNORED = frozenset({MT.SETUP, MT.INFORMATION, MT.NOTIFY, MT.FACILITY})
 LOCATION = {True: 2, False: 0}  # cause location we send: public network serving the local user / user
 
 
@@ -154,14 +157,22 @@ class PriCalls:
     # --- the data link ---------------------------------------------------------------------
 
     def link_changed(self, up: bool, now: float) -> None:
+        """The data link came up or went down (Q.931 §5.8.9: answered calls wait T309 for it)."""
         self.link_up = up
         for call in list(self._calls.values()):
-            if up and call.timer == "T309":
+            if up and call.timer == "T309":  # back in time: ask whether the peer still has the call
                 self._enter(call, call.state, None, now)
+                self._send(call, MT.STATUS_ENQUIRY)
             elif not up and call.state == 10:
                 self._enter(call, 10, "T309", now)
             elif not up:
                 self._end(call, 41)  # temporary failure: the call had not been answered
+
+    def link_reset(self, now: float) -> None:
+        """The data link was re-established under us (§5.8.8): answered calls are checked by status enquiry."""
+        for call in self._calls.values():
+            if call.state == 10:
+                self._send(call, MT.STATUS_ENQUIRY)
 
     def receive(self, payload: bytes, now: float) -> None:
         try:
@@ -175,6 +186,8 @@ class PriCalls:
         call = self._calls.get((msg.cref, msg.from_destination))
         if call is None:
             self._unknown_cref(msg, now)
+            return
+        if msg.type in IGNORED:
             return
         handler = getattr(self, f"_on_{msg.type.name.lower()}", None)
         if handler is None:
@@ -249,18 +262,6 @@ class PriCalls:
     def _on_status(self, call: _Call, msg: Message, now: float) -> None:
         if msg.call_state is not None and msg.call_state.value == 0:  # the peer has no such call
             self._end(call, msg.cause.value if msg.cause else 101)
-
-    def _on_setup(self, call: _Call, msg: Message, now: float) -> None:
-        """A second SETUP with the same call reference: a retransmission; we already answered it."""
-
-    def _on_information(self, call: _Call, msg: Message, now: float) -> None:
-        """Overlap digits or keypad information: calls here are en bloc, nothing to do."""
-
-    def _on_notify(self, call: _Call, msg: Message, now: float) -> None:
-        """Notifications (user suspended, resumed...) change nothing for the box."""
-
-    def _on_facility(self, call: _Call, msg: Message, now: float) -> None:
-        """Supplementary services are not offered; the peer's FACILITY needs no answer."""
 
     # --- calls the peer starts, and messages outside any call ---------------------------------------
 

@@ -13,10 +13,11 @@ Where Q.921 leaves room, or where we depart from it on purpose:
   UA after N200 retransmissions of SABME, or DM) reports `LinkDown` once and tries
   again RETRY_DELAY x T200 later, until `stop`; failed retries are not reported again.
   A link nobody started still accepts the peer's SABME; after `stop` we answer DM.
-- Layer-3 messages survive resets: on a peer SABME, our error recovery or a failure,
-  unacknowledged messages stay queued and go out again once up (Q.921 5.7.2 discards
-  the I queue instead). So only `stop` loses messages, but one whose acknowledgement
-  was lost just before a reset may arrive twice; layer 3 hears `LinkReset` anyway.
+- As Q.921 5.7.2 says (and libpri does), a reset (peer SABME, our error recovery) or
+  a failure discards the I queue: a message that may or may not have arrived is not
+  sent twice; Q.931 recovers with its own timers and status enquiry. Messages queued
+  while the link is down go out once it is up. `deactivate` is the physical layer
+  going away (a span alarm): down at once, nothing kept, retrying.
 - Invalid frames (2.9: too short, bad EA bits, another SAPI or TEI) are discarded and
   counted; so are frame rejection conditions (5.8.5: undefined control field, S or U
   frame of wrong length, I frame over N201), which also re-establish a link that is up.
@@ -179,6 +180,12 @@ class Lapd:
             self._u(DISC, True, True)
             self._t203_at, self._t200_at = None, now + self.t200
 
+    def deactivate(self, now: float) -> None:
+        """The physical layer is gone (span alarm): down now, queue dropped; establishment retries."""
+        self._queue.clear()
+        if self.state != TEI_ASSIGNED:
+            self._down(now, "physical layer down")
+
     def send(self, payload: bytes, now: float) -> None:
         """Queue a layer-3 message; bring the link up first if it is down."""
         if len(payload) > N201:
@@ -253,6 +260,8 @@ class Lapd:
 
     def _establish(self, now: float, cause: str | None) -> None:
         """Send SABME, enter state 5; ``cause`` says why, when a link that was up is re-established."""
+        if cause is not None:
+            self._queue.clear()
         self.state, self._rc, self._cause = AWAITING_EST, 0, cause
         self._peer_busy = self._reject = self._ack_pending = False
         self._retry_at = self._t203_at = None
@@ -260,7 +269,9 @@ class Lapd:
         self._t200_at = now + self.t200
 
     def _established(self, now: float, reset_reason: str) -> None:
-        """Enter state 7 with fresh sequence numbers; unacknowledged messages go out again."""
+        """Enter state 7 with fresh sequence numbers; a reset of a link that was up drops the I queue."""
+        if self.state in (ESTABLISHED, TIMER_RECOVERY):
+            self._queue.clear()
         self.state, self._rc = ESTABLISHED, 0
         self._vs = self._va = self._vr = 0
         self._peer_busy = self._reject = self._ack_pending = False
@@ -269,7 +280,8 @@ class Lapd:
         self._told, self._cause = "up", None
 
     def _down(self, now: float, reason: str) -> None:
-        """Back to state 4; tell layer 3 once, and try again later if the link is wanted."""
+        """Back to state 4, I queue dropped; tell layer 3 once, and try again later if the link is wanted."""
+        self._queue.clear()
         self.state, self._cause = TEI_ASSIGNED, None
         self._peer_busy = self._reject = self._ack_pending = False
         self._t200_at = self._t203_at = None

@@ -66,9 +66,11 @@ class PriInterface:
         self.calls.hangup(channel, cause, now)
         self._pump(now)
 
-    def drop_all(self, cause: int) -> None:
-        """The span went into alarm: every call ends now, with ``cause``."""
+    def link_lost(self, cause: int, now: float) -> None:
+        """The span went into alarm: the link is down at once and every call ends now, with ``cause``."""
+        self.lapd.deactivate(now)
         self.calls.drop_all(cause)
+        self._pump(now)
 
     def busy(self, channel: int) -> bool:
         return self.calls.busy(channel)
@@ -89,6 +91,7 @@ class PriInterface:
                     self.calls.link_changed(False, now)
                 elif isinstance(ev, LinkReset):
                     log.warning("PRI: D-channel reset (%s); calls kept", ev.reason)
+                    self.calls.link_reset(now)
             for msg in self.calls.messages_to_send():
                 moved = True
                 self.lapd.send(msg, now)

@@ -213,6 +213,7 @@ class LibpriPeer:
         for timer, ms in (timers_ms or {}).items():
             self.lib.pri_set_timer(self.pri, self.lib.pri_timer2idx(timer.encode()), ms)
         self._ev = self.ffi.new("struct peer_event *")
+        self._freed: set[int] = set()  # calls completed with pri_hangup
 
     # --- the D-channel --------------------------------------------------------------
     def send_frame(self, frame: bytes) -> None:
@@ -244,7 +245,11 @@ class LibpriPeer:
                 break
             events += got
         for ev in events:
-            if ev.name == "hangup" and ev.call is not None:
+            key = int(self.ffi.cast("uintptr_t", ev.call)) if ev.call is not None else None
+            if ev.name == "ring":
+                self._freed.discard(key)  # libpri reuses a freed call's memory
+            elif ev.name == "hangup" and key is not None and key not in self._freed:
+                self._freed.add(key)  # a second HANGUP for the same call must not free it twice
                 self.lib.pri_hangup(self.pri, ev.call, ev.cause or 16)
         return events
 
@@ -266,6 +271,7 @@ class LibpriPeer:
              exclusive: bool = True):
         """Send a SETUP on B-channel ``channel``; the call, to pass to the other methods."""
         c = self.lib.pri_new_call(self.pri)
+        self._freed.discard(int(self.ffi.cast("uintptr_t", c)))
         res = self.lib.peer_setup(self.pri, c, channel, int(exclusive), called.encode(),
                                   calling.encode() if calling is not None else self.ffi.NULL, PRES[presentation])
         if res:
