@@ -126,6 +126,7 @@ class DahdiFakeHarness(Harness):
         self._off_since: dict[int, float] = {}  # phone channel -> when its user picked up
         self._line_calls: dict[int, tuple[float, str]] = {}  # line channel -> (when it began, calling number)
         self.peer = None  # libpri, started by the first trunk call
+        self.network_events: list = []  # what libpri reported
         self._network_calls: dict[int, object] = {}  # B-channel -> libpri's call
         self._plan: list[tuple[float, str, int]] = []  # (when, "answer" | "hangup", B-channel)
 
@@ -198,12 +199,17 @@ class DahdiFakeHarness(Harness):
             self._carrier(k)
         k.tick(20)
 
+    def seen_by_network(self, name: str):
+        """The last libpri event called ``name`` ("answer", "hangup_req"...), or None."""
+        return next((e for e in reversed(self.network_events) if e.name == name), None)
+
     def _carrier(self, k) -> None:
         """Move the D-channel's frames both ways and play libpri's part in the calls."""
         peer, now = self.peer, self.now
         for frame in k.dchan_sent(self.DCHAN):
             peer.send_frame(frame)
         for ev in peer.run():
+            self.network_events.append(ev)
             if ev.name == "dchan_up":
                 self._link_up = True
             elif ev.name == "ring":  # our outbound call: ringing, answered and cleared on the plan
