@@ -1,0 +1,433 @@
+"""The SIP user agent behind the SIP card: trunk channels and IP-phone seats as card ports, sans-I/O.
+
+``SipCalls`` turns SIP into the card's events and the card's commands into SIP:
+
+- a trunk channel: an INVITE from the carrier is ``Seized`` (caller from
+  P-Asserted-Identity or From, the DID from the Request-URI), ``answer`` sends
+  200 with our SDP answer, ``dial`` sends an INVITE to the carrier (answering
+  its 401/407 once), 18x is ``Alerting``, 200 ``Connected``, a failure
+  ``Released`` with the Q.850 cause of RFC 3398; BYE either way;
+- an IP-phone seat works as an analog seat does: ``ring`` sends an INVITE to
+  the agent's registered phone, its 200 is ``OffHook`` and its BYE ``OnHook``;
+  the agent dialling from the phone is ``OffHook`` then a ``Digit`` per digit;
+  a blind transfer (REFER) is ``Flash`` then the target's digits; hold and
+  resume (re-INVITE) only change the media.
+
+Media changes come out of ``media_changes`` (port, Negotiated or None) for the
+card's RTP ports; messages out of ``messages_to_send``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from appliance.errors import DriverError, ProtocolError
+
+from ..base import Alerting, CardEvent, Connected, Digit, Flash, OffHook, OnHook, Released, Seized
+from .dialog import Dialog, new_branch, new_tag
+from .legs import Leg, called_number, calling_party, cause_for_response, cause_of, response_for_cause
+from .message import Request, Response
+from .sdp import SessionDescription, answer, negotiated, offer
+from .transaction import (Address, Outgoing, RequestReceived, ResponseReceived, TimedOut, TransactionLayer)
+from .uri import NameAddr
+
+log = logging.getLogger(__name__)
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO"
+DIALLABLE = frozenset("0123456789*#")
+
+
+class SipCalls:
+    """SIP for ``trunk_ports`` (port indexes) and ``seats`` (port index -> extension).
+
+    ``rtp_ports`` gives each port's local RTP port for SDP; ``trunk`` is
+    ``{"host", "port", "domain", "username", "password", "number"}`` or None;
+    ``registrar`` checks phones (``drivers.sip.registrar.Registrar``) or is None.
+    """
+
+    def __init__(self, *, local: Address, media_host: str, rtp_ports: dict[int, int], trunk_ports: list[int],
+                 seats: dict[int, str], trunk: dict | None = None, registrar: Any = None,
+                 transactions: TransactionLayer | None = None) -> None:
+        self.local, self.media_host, self.rtp_ports = local, media_host, dict(rtp_ports)
+        self.trunk_ports, self.seats, self.trunk, self.registrar = list(trunk_ports), dict(seats), trunk, registrar
+        self.seat_of = {ext: port for port, ext in seats.items()}
+        self.tx = transactions or TransactionLayer()
+        self.legs: dict[int, Leg] = {}  # port -> its call
+        self._by_key: dict[tuple, Leg] = {}  # INVITE or CANCEL/BYE transaction -> leg
+        self._events: list[CardEvent] = []
+        self._media: list[tuple[int, Any]] = []
+        self._out: list[Outgoing] = []
+        self._session = secrets.randbelow(2**31)
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def receive(self, data: bytes, source: Address, now: float, transport: str = "UDP") -> None:
+        self.tx.receive(data, source, now, transport)
+        self._drain(now)
+
+    def handle_timer(self, now: float) -> None:
+        self.tx.handle_timer(now)
+        self._drain(now)
+
+    def next_deadline(self) -> float | None:
+        return self.tx.next_deadline()
+
+    def messages_to_send(self) -> list[Outgoing]:
+        out, self._out = self._out + self.tx.messages_to_send(), []
+        return out
+
+    def next_event(self) -> CardEvent | None:
+        return self._events.pop(0) if self._events else None
+
+    def media_changes(self) -> list[tuple[int, Any]]:
+        out, self._media = self._media, []
+        return out
+
+    def _drain(self, now: float) -> None:
+        while (ev := self.tx.next_event()) is not None:
+            try:
+                if isinstance(ev, RequestReceived):
+                    self._on_request(ev, now)
+                elif isinstance(ev, ResponseReceived):
+                    self._on_response(ev.key, ev.response, now)
+                elif isinstance(ev, TimedOut):
+                    self._on_timeout(ev.key, now)
+            except ProtocolError as exc:
+                log.info("SIP: %s", exc)
+
+    def _via(self, transport: str = "UDP") -> str:
+        return f"SIP/2.0/{transport} {self.local[0]}:{self.local[1]};rport"
+
+    def _contact(self, user: str = "box") -> str:
+        return f"<sip:{user}@{self.local[0]}:{self.local[1]}>"
+
+    def _sdp_offer(self, leg: Leg) -> bytes:
+        leg.sdp_version += 1
+        return offer(self.media_host, self.rtp_ports[leg.port], session_id=self._session + leg.port,
+                     version=leg.sdp_version).serialize()
+
+    def _sdp_answer(self, leg: Leg, their: bytes) -> bytes:
+        leg.sdp_version += 1
+        theirs = SessionDescription.parse(their)
+        ours = answer(theirs, self.media_host, self.rtp_ports[leg.port], session_id=self._session + leg.port,
+                      version=leg.sdp_version)
+        leg.media = negotiated(theirs, ours, we_offered=False)  # ProtocolError/ConfigError: nothing in common
+        return ours.serialize()
+
+    # --- requests from the network --------------------------------------------------------------------
+
+    def _on_request(self, ev: RequestReceived, now: float) -> None:
+        req = ev.request
+        if req.method == "REGISTER":
+            resp = self.registrar.handle_register(req, ev.source, ev.transport, now) if self.registrar else None
+            self._respond(ev.key, resp or Response.for_request(req, 405, to_tag=new_tag()), now)
+            return
+        leg = self._dialog_leg(req)
+        if req.method == "ACK":
+            if leg is not None and leg.state == "answered":
+                leg.state = "confirmed"
+            return
+        if req.method == "CANCEL":
+            self._on_cancel(ev, now)
+            return
+        if leg is not None:
+            self._in_dialog(leg, ev, now)
+        elif req.method == "INVITE" and req.to.tag is None:
+            self._new_call(ev, now)
+        elif req.method == "OPTIONS":
+            resp = Response.for_request(req, 200, to_tag=new_tag())
+            resp.headers.add("Allow", ALLOW)
+            resp.headers.add("Accept", "application/sdp")
+            self._respond(ev.key, resp, now)
+        else:
+            self._respond(ev.key, Response.for_request(req, 481 if req.to.tag else 405), now)
+
+    def _respond(self, key: tuple, resp: Response, now: float) -> None:
+        self.tx.respond(key, resp, now)
+
+    def _from_trunk(self, source: Address) -> bool:
+        return self.trunk is not None and source[0] == self.trunk["host"]
+
+    def _new_call(self, ev: RequestReceived, now: float) -> None:
+        req = ev.request
+        if self._from_trunk(ev.source):
+            port = next((p for p in self.trunk_ports if p not in self.legs), None)
+            if port is None:
+                self._respond(ev.key, Response.for_request(req, 503, to_tag=new_tag()), now)
+                return
+            leg = self._take(port, False, req, ev, now)
+            if leg is not None:
+                calling, withheld = calling_party(req)
+                self._events.append(Seized(port, calling, called_number(req), withheld))
+            return
+        ext = self.registrar.check_request(req, ev.source, now) if self.registrar else None
+        if isinstance(ext, Response) or ext is None:
+            if ext is not None:
+                self._respond(ev.key, ext, now)
+            return  # a blocked or unknown source: nothing reaches a trunk or a seat
+        port = self.seat_of.get(ext)
+        number = called_number(req)
+        if port is None or port in self.legs or not number or not set(number) <= DIALLABLE:
+            self._respond(ev.key, Response.for_request(req, 486 if port in self.legs else 404, to_tag=new_tag()), now)
+            return
+        leg = self._take(port, True, req, ev, now)
+        if leg is not None:  # the agent lifted the phone and dialled: answer, then the digits
+            self._answer(leg, now)
+            self._events += [OffHook(port)] + [Digit(port, d) for d in number]
+
+    def _take(self, port: int, seat: bool, req: Request, ev: RequestReceived, now: float) -> Leg | None:
+        leg = Leg(port, seat, True, req, ev.source, ev.transport, ev.key, "early", local_tag=new_tag(),
+                  offer=req.body)
+        try:
+            leg.answer_sdp = self._sdp_answer(leg, req.body) if req.body else b""
+        except Exception as exc:  # no codec in common, or a broken offer
+            log.info("SIP: refusing a call from %s:%s: %s", *ev.source, exc)
+            self._respond(ev.key, Response.for_request(req, 488, to_tag=leg.local_tag), now)
+            return None
+        self.legs[port] = leg
+        self._by_key[ev.key] = leg
+        return leg
+
+    def _answer(self, leg: Leg, now: float) -> None:
+        resp = Response.for_request(leg.invite, 200, to_tag=leg.local_tag)
+        resp.headers.add("Contact", self._contact())
+        resp.headers.add("Allow", ALLOW)
+        if not leg.answer_sdp:  # an INVITE without an offer: ours goes in the 200, theirs in the ACK
+            leg.answer_sdp = self._sdp_offer(leg)
+        resp.headers.add("Content-Type", "application/sdp")
+        resp.body = leg.answer_sdp
+        self._respond(leg.key, resp, now)
+        leg.dialog = Dialog.uas(leg.invite, leg.local_tag, self._contact())
+        leg.state = "answered"
+        if leg.media is not None:
+            self._media.append((leg.port, leg.media))
+
+    def _dialog_leg(self, req: Request) -> Leg | None:
+        for leg in self.legs.values():
+            if leg.dialog is not None and leg.dialog.matches(req):
+                return leg
+        return None
+
+    def _in_dialog(self, leg: Leg, ev: RequestReceived, now: float) -> None:
+        req = ev.request
+        if not leg.dialog.receive(req):
+            self._respond(ev.key, Response.for_request(req, 500), now)
+            return
+        if req.method == "BYE":
+            self._respond(ev.key, Response.for_request(req, 200), now)
+            self._ended(leg, cause_of(req, 16))
+        elif req.method == "INVITE":  # hold, resume, a new address: a new offer
+            resp = Response.for_request(req, 200)
+            resp.headers.add("Contact", self._contact())
+            try:
+                resp.body = self._sdp_answer(leg, req.body) if req.body else self._sdp_offer(leg)
+            except Exception:
+                self._respond(ev.key, Response.for_request(req, 488), now)
+                return
+            resp.headers.add("Content-Type", "application/sdp")
+            self._respond(ev.key, resp, now)
+            self._media.append((leg.port, leg.media))
+        elif req.method == "REFER" and leg.seat:
+            target = NameAddr.parse(req.headers.get("Refer-To") or "<sip:invalid>", "Refer-To").uri.user or ""
+            if not target or not set(target) <= DIALLABLE:
+                self._respond(ev.key, Response.for_request(req, 400), now)
+                return
+            self._respond(ev.key, Response.for_request(req, 202), now)
+            self._notify(leg, "SIP/2.0 200 OK", now)
+            self._events += [Flash(leg.port)] + [Digit(leg.port, d) for d in target]
+        elif req.method == "INFO" and (req.media_type or "") == "application/dtmf-relay":
+            self._respond(ev.key, Response.for_request(req, 200), now)
+            for line in req.body.decode(errors="replace").splitlines():
+                key, _, value = line.partition("=")
+                if key.strip().lower() == "signal" and value.strip() in DIALLABLE:
+                    self._events.append(Digit(leg.port, value.strip()))
+        else:
+            self._respond(ev.key, Response.for_request(req, 200 if req.method in ("NOTIFY", "INFO") else 405), now)
+
+    def _notify(self, leg: Leg, sipfrag: str, now: float) -> None:
+        req, hop = leg.dialog.request("NOTIFY", self._via(leg.transport), body=sipfrag.encode(),
+                                      content_type="message/sipfrag;version=2.0",
+                                      extra=[("Event", "refer"), ("Subscription-State", "terminated;reason=noresource")])
+        self.tx.send_request(req, leg.remote, now, leg.transport)
+
+    def _on_cancel(self, ev: RequestReceived, now: float) -> None:
+        req = ev.request
+        key = self.tx.invite_for_cancel(req)
+        leg = self._by_key.get(key) if key else None
+        self._respond(ev.key, Response.for_request(req, 200 if leg else 481), now)
+        if leg is not None and leg.state == "early":
+            self._respond(leg.key, Response.for_request(leg.invite, 487, to_tag=leg.local_tag), now)
+            self._ended(leg, cause_of(req, 16))
+
+    def _ended(self, leg: Leg, cause: int) -> None:
+        """The far side ended the call: tell the card in its own terms, free the port."""
+        if leg.state == "ended":
+            return
+        if leg.seat:
+            if leg.state in ("answered", "confirmed"):
+                self._events.append(OnHook(leg.port))
+        else:
+            self._events.append(Released(leg.port, cause))
+        self._free(leg)
+
+    def _free(self, leg: Leg) -> None:
+        leg.state = "ended"
+        if self.legs.get(leg.port) is leg:
+            del self.legs[leg.port]
+            self._media.append((leg.port, None))
+        for key in [k for k, v in self._by_key.items() if v is leg]:
+            del self._by_key[key]
+
+    # --- responses to our requests -------------------------------------------------------------------
+
+    def _on_response(self, key: tuple, resp: Response, now: float) -> None:
+        leg = self._by_key.get(key)
+        if leg is None or resp.cseq.method != "INVITE":
+            if resp.cseq.method == "INVITE" and 200 <= resp.status < 300:
+                self._ack_stray(resp, now)
+            return
+        if leg.dialog is not None and 200 <= resp.status < 300:  # a repeat of the 2xx: our ACK was lost
+            if "ack" in leg.extra:
+                self.tx.send_request(leg.extra["ack"], leg.remote, now, leg.transport)
+            return
+        if resp.status < 200:
+            if resp.status in (180, 183) and not leg.alerted and not leg.seat:
+                leg.alerted = True
+                self._events.append(Alerting(leg.port))
+            return
+        if resp.status in (401, 407) and not leg.authorized and self.trunk and not leg.seat:
+            from .trunk import authorize
+            leg.authorized = True
+            again = authorize(leg.invite, resp, self.trunk.get("auth_username") or self.trunk["username"],
+                              self.trunk["password"])
+            leg.invite = again
+            del self._by_key[key]
+            leg.key = self.tx.send_request(again, leg.remote, now, leg.transport)
+            self._by_key[leg.key] = leg
+            return
+        if resp.status >= 300:
+            if leg.seat or leg.cancel_sent:
+                self._free(leg)  # the phone declined or we cancelled: nothing to report
+            else:
+                self._ended(leg, cause_of(resp, cause_for_response(resp.status)))
+            return
+        self._confirm(leg, resp, now)
+
+    def _confirm(self, leg: Leg, resp: Response, now: float) -> None:
+        """A 2xx to our INVITE: the dialog, the ACK, the media; a 2xx after we hung up gets ACK and BYE."""
+        leg.dialog = Dialog.uac(leg.invite, resp)
+        ack, _ = leg.dialog.ack(leg.invite.cseq.seq, self._via(leg.transport))
+        self.tx.send_request(ack, leg.remote, now, leg.transport)
+        leg.extra["ack"] = ack
+        if leg.cancel_sent or leg.state == "ending":
+            self._bye(leg, leg.cause, now)
+            return
+        try:
+            leg.media = negotiated(SessionDescription.parse(leg.offer), SessionDescription.parse(resp.body),
+                                   we_offered=True)
+        except Exception as exc:
+            log.info("SIP: the answer to our offer is unusable (%s): hanging up", exc)
+            self._bye(leg, 47, now)
+            self._ended(leg, 47)
+            return
+        leg.state = "confirmed"
+        self._media.append((leg.port, leg.media))
+        self._events.append(OffHook(leg.port) if leg.seat else Connected(leg.port))
+
+    def _ack_stray(self, resp: Response, now: float) -> None:
+        for leg in self.legs.values():
+            if leg.dialog is not None and leg.dialog.matches(resp, incoming=False) and "ack" in leg.extra:
+                self.tx.send_request(leg.extra["ack"], leg.remote, now, leg.transport)
+
+    def _on_timeout(self, key: tuple, now: float) -> None:
+        leg = self._by_key.get(key)
+        if leg is not None and leg.state in ("calling", "early"):
+            if leg.seat or leg.cancel_sent:
+                self._free(leg)
+            else:
+                self._ended(leg, 102)  # recovery on timer expiry: the carrier never answered
+
+    # --- commands from the card ----------------------------------------------------------------------
+
+    def answer_call(self, port: int, now: float) -> None:
+        leg = self.legs.get(port)
+        if leg is None or not leg.incoming or leg.seat or leg.state != "early":
+            raise DriverError(f"no inbound call to answer on SIP port {port}")
+        self._answer(leg, now)
+
+    def hangup(self, port: int, cause: int, now: float) -> None:
+        leg = self.legs.get(port)
+        if leg is None or leg.state in ("ending", "ended"):
+            return
+        leg.cause = cause
+        if leg.state in ("answered", "confirmed"):
+            self._bye(leg, cause, now)
+            self._free(leg)
+        elif leg.incoming:
+            self._respond(leg.key, Response.for_request(leg.invite, response_for_cause(cause), to_tag=leg.local_tag),
+                          now)
+            self._free(leg)
+        else:
+            self._cancel(leg, cause, now)
+
+    def _bye(self, leg: Leg, cause: int, now: float) -> None:
+        req, _ = leg.dialog.request("BYE", self._via(leg.transport), extra=[("Reason", f"Q.850;cause={cause}")])
+        self.tx.send_request(req, leg.remote, now, leg.transport)
+
+    def _cancel(self, leg: Leg, cause: int, now: float) -> None:
+        inv = leg.invite
+        headers = [("Via", inv.headers.find("Via")[0].value), ("Max-Forwards", "70"), ("From", inv.headers.get("From")),
+                   ("To", inv.headers.get("To")), ("Call-ID", inv.call_id), ("CSeq", f"{inv.cseq.seq} CANCEL"),
+                   ("Reason", f"Q.850;cause={cause}")]
+        headers += [("Route", r) for r in inv.headers.get_all("Route")]
+        self.tx.send_request(Request("CANCEL", inv.uri, headers), leg.remote, now, leg.transport)
+        leg.cancel_sent, leg.state = True, "ending"
+
+    def dial(self, port: int, number: str, now: float) -> None:
+        if port not in self.trunk_ports:
+            raise DriverError(f"cannot dial on SIP port {port}: outbound calls go on trunk ports")
+        if self.trunk is None:
+            raise DriverError("cannot dial: no SIP trunk is configured (sip.trunk_host)")
+        if port in self.legs:
+            raise DriverError(f"SIP port {port} is busy")
+        if not number or not set(number) <= DIALLABLE:
+            raise DriverError(f"cannot dial {number!r}: a number is one or more of 0-9 * #")
+        t = self.trunk
+        domain = t.get("domain") or t["host"]
+        caller = t.get("number") or t["username"]
+        uri = f"sip:{number}@{domain}"
+        self._invite(port, False, uri, (t["host"], t.get("port", 5060)), t.get("transport", "UDP"),
+                     from_=f"<sip:{caller}@{domain}>", extra=[("P-Asserted-Identity", f"<sip:{caller}@{domain}>")],
+                     now=now)
+
+    def ring(self, port: int, caller: str | None, now: float) -> None:
+        ext = self.seats.get(port)
+        if ext is None:
+            raise DriverError(f"cannot ring SIP port {port}: only IP-phone seats ring")
+        if port in self.legs:
+            raise DriverError(f"cannot ring {ext}: the phone is busy")
+        bindings = self.registrar.bindings(ext, now) if self.registrar else []
+        if not bindings:
+            raise DriverError(f"cannot ring extension {ext}: its phone is not registered")
+        b = bindings[0]
+        name = f'"{caller}" <sip:{caller}@{self.local[0]}>' if caller else '"anonymous" <sip:anonymous@anonymous.invalid>'
+        self._invite(port, True, str(b.contact), b.source, b.transport, from_=name, extra=[], now=now)
+
+    def stop_ring(self, port: int, now: float) -> None:
+        leg = self.legs.get(port)
+        if leg is not None and leg.seat and not leg.incoming and leg.state in ("calling", "early"):
+            self._cancel(leg, 16, now)
+
+    def _invite(self, port: int, seat: bool, uri: str, remote: Address, transport: str, *, from_: str,
+                extra: list, now: float) -> None:
+        leg = Leg(port, seat, False, None, remote, transport, local_tag=new_tag())  # type: ignore[arg-type]
+        leg.offer = self._sdp_offer(leg)
+        headers = [("Via", f"{self._via(transport)};branch={new_branch()}"), ("Max-Forwards", "70"),
+                   ("From", f"{from_};tag={leg.local_tag}"), ("To", f"<{uri}>"),
+                   ("Call-ID", f"{secrets.token_hex(10)}@{self.local[0]}"), ("CSeq", "1 INVITE"),
+                   ("Contact", self._contact()), ("Allow", ALLOW), *extra, ("Content-Type", "application/sdp")]
+        leg.invite = Request("INVITE", uri, headers, leg.offer)
+        leg.key = self.tx.send_request(leg.invite, remote, now, transport)
+        self.legs[port] = leg
+        self._by_key[leg.key] = leg
