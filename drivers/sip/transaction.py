@@ -223,9 +223,8 @@ class TransactionLayer:
             if tx.last and tx.state != "accepted":
                 self._out.append(Outgoing(tx.last, tx.addr, tx.transport))
             return
-        if transport == "UDP":
-            _stamp_via(req, source)
-        tx = _Tx(key, req, _reply_address(req, source), transport, False,
+        _stamp_via(req, source)
+        tx = _Tx(key, req, _reply_address(req, source, transport), transport, False,
                  "proceeding" if req.method == "INVITE" else "trying")
         self._txs[key] = tx
         if req.method == "INVITE":  # §17.2.1: 100 Trying at once, the TU may take longer than 200 ms
@@ -296,10 +295,12 @@ def _stamp_via(req: Request, source: Address) -> None:
     req.headers = Headers.from_fields(fields)
 
 
-def _reply_address(req: Request, source: Address) -> Address:
-    """Where responses go (RFC 3261 §18.2.2, RFC 3581): the source address, its port when rport was asked."""
-    via = req.via[0]
-    return (source[0], source[1]) if via.wants_rport else (source[0], via.port or 5060)
+def _reply_address(req: Request, source: Address, transport: str) -> Address:
+    """Where responses go (RFC 3261 §18.2.2, RFC 3581): back on the connection a stream request came on;
+    for UDP the source address, at its port when rport was asked, else at the Via's port."""
+    if transport != "UDP" or req.via[0].wants_rport:
+        return source
+    return source[0], req.via[0].port or 5060
 
 
 def _ack_for(invite: Request, resp: Response) -> Request:
