@@ -161,7 +161,7 @@ class Credentials:
 
 
 class NonceIssuer:
-    """Stateless nonces: base64(issue time in ms | HMAC-SHA256(secret, time)[:16]), valid ``lifetime_s``."""
+    """Stateless nonces: base64(issue time in ms | 8 random bytes | HMAC-SHA256 of both [:16]), valid ``lifetime_s``."""
 
     def __init__(self, secret: bytes, lifetime_s: float = 300.0) -> None:
         if len(secret) < 16:
@@ -172,7 +172,7 @@ class NonceIssuer:
         return hmac.new(self._secret, stamp, hashlib.sha256).digest()[:16]
 
     def issue(self, now: float) -> str:
-        stamp = struct.pack(">Q", int(now * 1000))
+        stamp = struct.pack(">Q", int(now * 1000)) + secrets.token_bytes(8)  # two challenges never share one
         return base64.b64encode(stamp + self._mac(stamp)).decode()
 
     def check(self, nonce: str, now: float) -> str:
@@ -181,7 +181,7 @@ class NonceIssuer:
             raw = base64.b64decode(nonce, validate=True)
         except ValueError:
             return "invalid"
-        if len(raw) != 24 or not hmac.compare_digest(raw[8:], self._mac(raw[:8])):
+        if len(raw) != 32 or not hmac.compare_digest(raw[16:], self._mac(raw[:16])):
             return "invalid"
         age = now - struct.unpack(">Q", raw[:8])[0] / 1000
         return "ok" if -1.0 <= age <= self.lifetime_s else "stale"

@@ -59,6 +59,7 @@ class SipCalls:
         self._media: list[tuple[int, Any]] = []
         self._out: list[Outgoing] = []
         self._session = secrets.randbelow(2**31)
+        self._others: dict[tuple, Any] = {}  # REGISTER/OPTIONS we sent for others -> callback(response or None)
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -76,6 +77,11 @@ class SipCalls:
     def messages_to_send(self) -> list[Outgoing]:
         out, self._out = self._out + self.tx.messages_to_send(), []
         return out
+
+    def send_other(self, request: Request, addr: Address, now: float, transport: str, on_result) -> None:
+        """Send a request outside any call (trunk REGISTER, OPTIONS pings); ``on_result(response or None
+        for a timeout, now)`` hears its final response."""
+        self._others[self.tx.send_request(request, addr, now, transport)] = on_result
 
     def next_event(self) -> CardEvent | None:
         return self._events.pop(0) if self._events else None
@@ -120,8 +126,10 @@ class SipCalls:
     def _on_request(self, ev: RequestReceived, now: float) -> None:
         req = ev.request
         if req.method == "REGISTER":
-            resp = self.registrar.handle_register(req, ev.source, ev.transport, now) if self.registrar else None
-            self._respond(ev.key, resp or Response.for_request(req, 405, to_tag=new_tag()), now)
+            if self.registrar is None:
+                self._respond(ev.key, Response.for_request(req, 405, to_tag=new_tag()), now)
+            elif (resp := self.registrar.handle_register(req, ev.source, ev.transport, now)) is not None:
+                self._respond(ev.key, resp, now)  # None: a blocked source, which hears nothing
             return
         leg = self._dialog_leg(req)
         if req.method == "ACK":
@@ -282,6 +290,10 @@ class SipCalls:
     # --- responses to our requests -------------------------------------------------------------------
 
     def _on_response(self, key: tuple, resp: Response, now: float) -> None:
+        if key in self._others:
+            if resp.status >= 200:
+                self._others.pop(key)(resp, now)
+            return
         leg = self._by_key.get(key)
         if leg is None or resp.cseq.method != "INVITE":
             if resp.cseq.method == "INVITE" and 200 <= resp.status < 300:
@@ -341,6 +353,9 @@ class SipCalls:
                 self.tx.send_request(leg.extra["ack"], leg.remote, now, leg.transport)
 
     def _on_timeout(self, key: tuple, now: float) -> None:
+        if key in self._others:
+            self._others.pop(key)(None, now)
+            return
         leg = self._by_key.get(key)
         if leg is not None and leg.state in ("calling", "early"):
             if leg.seat or leg.cancel_sent:
