@@ -192,3 +192,91 @@ def adsi_rx(x: np.ndarray, standard: int = ADSI_STANDARD_CLASS) -> list[bytes]:
         return got
     finally:
         lib.adsi_rx_free(s)
+
+
+# --- MFC/R2 tones (bell_r2_mf.h): a second cffi declaration set, so the one above stays as it is ------------
+
+_R2_CDEF = """
+typedef struct r2_mf_tx_state_s r2_mf_tx_state_t;
+typedef struct r2_mf_rx_state_s r2_mf_rx_state_t;
+typedef void (*tone_report_func_t)(void *user_data, int code, int level, int delay);
+r2_mf_tx_state_t *r2_mf_tx_init(r2_mf_tx_state_t *s, int fwd);
+int r2_mf_tx_put(r2_mf_tx_state_t *s, char digit);
+int r2_mf_tx(r2_mf_tx_state_t *s, int16_t amp[], int samples);
+int r2_mf_tx_free(r2_mf_tx_state_t *s);
+r2_mf_rx_state_t *r2_mf_rx_init(r2_mf_rx_state_t *s, int fwd, tone_report_func_t callback, void *user_data);
+int r2_mf_rx(r2_mf_rx_state_t *s, const int16_t amp[], int samples);
+int r2_mf_rx_get(r2_mf_rx_state_t *s);
+int r2_mf_rx_free(r2_mf_rx_state_t *s);
+"""
+
+R2_MF_CODES = "1234567890BCDEF"  # spandsp's (and openr2's) character for MF signal n is R2_MF_CODES[n - 1]
+
+_r2 = None
+
+
+def load_r2():
+    """(ffi, lib) with spandsp's R2 MF sender and receiver; skip without libspandsp, or fail when ``CI=true``."""
+    global _r2
+    if _r2 is None:
+        require_spandsp()
+        import cffi
+
+        ffi = cffi.FFI()
+        ffi.cdef(_R2_CDEF)
+        _r2 = ffi, ffi.dlopen(ctypes.util.find_library("spandsp") or "libspandsp.so.2")
+    return _r2
+
+
+def r2_mf_tx(signal: int, forward: bool, n_samples: int) -> np.ndarray:
+    """spandsp's MFC/R2 sender: ``n_samples`` of MF ``signal`` 1..15 (forward or backward group), int16 at 8 kHz."""
+    ffi, lib = load_r2()
+    s = lib.r2_mf_tx_init(ffi.NULL, int(bool(forward)))
+    try:
+        if lib.r2_mf_tx_put(s, R2_MF_CODES[signal - 1].encode()) != 0:
+            raise ValueError(f"spandsp refused R2 MF signal {signal}")
+        out = np.zeros(int(n_samples), np.int16)
+        done = 0
+        while done < out.size:
+            chunk = out[done:done + 160]
+            n = lib.r2_mf_tx(s, ffi.cast("int16_t *", ffi.from_buffer(chunk)), chunk.size)
+            if n <= 0:
+                break
+            done += n
+        return out
+    finally:
+        lib.r2_mf_tx_free(s)
+
+
+class R2MfRx:
+    """spandsp's MFC/R2 receiver for one channel: ``process`` feeds int16 audio, ``changes`` collects
+    ``(sample_index, signal or None)`` each time the tone it hears changes."""
+
+    def __init__(self, forward: bool) -> None:
+        self.ffi, self.lib = load_r2()
+        self.changes: list[tuple[int, int | None]] = []
+        self._n = 0
+
+        @self.ffi.callback("void(void *, int, int, int)")
+        def report(_user, code, _level, _delay):
+            self.changes.append((self._n, R2_MF_CODES.index(chr(code)) + 1 if code else None))
+
+        self._cb = report
+        self._s = self.lib.r2_mf_rx_init(self.ffi.NULL, int(bool(forward)), report, self.ffi.NULL)
+
+    def process(self, x: np.ndarray) -> None:
+        x = np.ascontiguousarray(x, np.int16)
+        self.lib.r2_mf_rx(self._s, self.ffi.cast("int16_t *", self.ffi.from_buffer(x)), x.size)
+        self._n += x.size
+
+    def signals(self) -> list[int]:
+        """The signals heard, in order (their ends left out)."""
+        return [s for _, s in self.changes if s is not None]
+
+    def close(self) -> None:
+        if self._s is not None:
+            self.lib.r2_mf_rx_free(self._s)
+            self._s = None
+
+    def __del__(self):
+        self.close()
