@@ -46,10 +46,10 @@ class SipCalls:
     ``registrar`` checks phones (``drivers.sip.registrar.Registrar``) or is None.
     """
 
-    def __init__(self, *, local: Address, media_host: str, rtp_ports: dict[int, int], trunk_ports: list[int],
+    def __init__(self, *, local: Address, media_host: str, rtp_ports: Any, trunk_ports: list[int],
                  seats: dict[int, str], trunk: dict | None = None, registrar: Any = None,
                  transactions: TransactionLayer | None = None) -> None:
-        self.local, self.media_host, self.rtp_ports = local, media_host, dict(rtp_ports)
+        self.local, self.media_host, self.rtp_ports = local, media_host, rtp_ports
         self.trunk_ports, self.seats, self.trunk, self.registrar = list(trunk_ports), dict(seats), trunk, registrar
         self.seat_of = {ext: port for port, ext in seats.items()}
         self.tx = transactions or TransactionLayer()
