@@ -56,7 +56,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "timezone": Option("timezone", "Asia/Shanghai", "zone for wall-clock times in records and reports"),
     },
     "card": {
-        "driver": Option("choice", "sim", "voice card driver", choices=("sim", "dahdi")),
+        "driver": Option("choice", "sim", "voice card driver: sim, dahdi (E1 and analog ports) or sip (a SIP trunk "
+                         "and IP phones)", choices=("sim", "dahdi", "sip")),
         "trunk_channels": Option("int", 30, "E1 channels used for trunk calls", 1, 31),
         "seats": Option("int", 6, "number of agent seats", 1, 24),
         "tone_plan": Option("choice", "cn", "call-progress tones callers hear and outbound calls listen for; "
@@ -101,6 +102,26 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "enabled": Option("bool", True, "record every answered call"),
         "mode": Option("choice", "mono", "mono mix or caller/agent on two channels", choices=("mono", "stereo")),
     },
+    # The box's own SIP server: IP phones for the agents, and/or the carrier's SIP trunk (drivers.sip).
+    "sip": {
+        "address": Option("ip", "127.0.0.1", "the box's address on the phones' network: SIP and RTP listen on it "
+                          "and SDP shows it"),
+        "port": Option("int", 5060, "SIP port, UDP and TCP", 1, 65535),
+        "rtp_min": Option("int", 10000, "lowest RTP port", 1024, 65534),
+        "rtp_max": Option("int", 20000, "highest RTP port", 1025, 65535),
+        "phones": Option("bool", False, "the seats are IP phones that register with their extension and "
+                         "sip_password (always so with card.driver sip)"),
+        "auth": Option("choice", "md5", "digest the phones are challenged with: md5 (every phone), sha-256 "
+                       "(RFC 8760), or both (some phones then fail)", choices=("md5", "sha-256", "both")),
+        "trunk_host": Option("str", "", "the carrier's SIP server (host or address); empty: no SIP trunk", 0, 253),
+        "trunk_port": Option("int", 5060, "the carrier's SIP port", 1, 65535),
+        "trunk_transport": Option("choice", "udp", "transport to the carrier", choices=("udp", "tcp")),
+        "trunk_domain": Option("str", "", "the carrier's SIP domain; empty: trunk_host", 0, 253),
+        "trunk_username": Option("str", "", "the trunk's account (usually its number)", 0, 64),
+        "trunk_password": Option("str", "", "the trunk's password", 0, 128),
+        "trunk_register": Option("bool", True, "register with the carrier (false: the carrier sends calls to "
+                                 "this address without registration)"),
+    },
     "web": {
         "listen": Option("ip", "127.0.0.1", "address the web page listens on"),
         "port": Option("int", 8080, "TCP port of the web page", 1, 65535),
@@ -112,6 +133,8 @@ SEAT_ITEM: dict[str, Option] = {
     "seat": Option("int", None, "seat number, 1-based, unique (default: position + 1)", 1, 24),
     "name": Option("str", None, "seat name (default 坐席N)", 1, 32),
     "extension": Option("digits", None, "internal extension, unique (default 80N)", 2, 8),
+    "sip_password": Option("str", "", "password the seat's IP phone registers with (when the seats are IP "
+                           "phones: 8 to 64 characters)", 0, 64),
 }
 
 # ``analog`` is a list section: one item per analog port that DAHDI is to configure.
@@ -122,11 +145,11 @@ ANALOG_ITEM: dict[str, Option] = {
                    choices=("fxs", "fxo")),
 }
 SPAN_CHANNELS = 31  # an E1 span numbers its timeslots 1..31 whichever of them carry calls
-SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "ivr", "recording", "web")
+SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "ivr", "recording", "sip", "web")
 
 
 def _default_seats(n: int) -> list[dict]:
-    return [{"seat": i, "name": _msg("config.seat_name", "zh", n=i), "extension": f"80{i}"}
+    return [{"seat": i, "name": _msg("config.seat_name", "zh", n=i), "extension": f"80{i}", "sip_password": ""}
             for i in range(1, n + 1)]
 
 
@@ -245,7 +268,7 @@ def _check_seats(raw: Any, n_seats: int) -> list[dict]:
         if isinstance(item, dict) and "seat" in item:
             _check(f"{where}.seat", SEAT_ITEM["seat"], seat_no)
         defaults = {"seat": seat_no, "name": _msg("config.seat_name", "zh", n=seat_no),
-                    "extension": f"80{seat_no}"}
+                    "extension": f"80{seat_no}", "sip_password": ""}
         seats.append(_check_mapping(where, SEAT_ITEM, item, defaults))
     for field in ("seat", "extension"):
         first: dict[Any, int] = {}
@@ -334,4 +357,26 @@ def validate(raw: dict) -> dict:
     _check_span_plan(out["span"], out["analog"])
     n = out["card"]["seats"]
     out["seats"] = _check_seats(raw["seats"], n) if "seats" in raw else _default_seats(n)
+    _check_sip(out)
     return {s: out[s] for s in SECTIONS}
+
+
+def ip_phones(cfg: dict) -> bool:
+    """Whether the seats are IP phones (the SIP card serves them)."""
+    return cfg["card"]["driver"] == "sip" or cfg["sip"]["phones"]
+
+
+def _check_sip(cfg: dict) -> None:
+    sip = cfg["sip"]
+    if sip["rtp_min"] + 2 > sip["rtp_max"]:
+        raise ConfigError(f"sip.rtp_min: {sip['rtp_min']} leaves no RTP port pair below sip.rtp_max "
+                          f"{sip['rtp_max']}")
+    if ip_phones(cfg):
+        for i, seat in enumerate(cfg["seats"]):
+            if len(seat["sip_password"]) < 8:
+                raise ConfigError(f"seats[{i}].sip_password: needed when the seats are IP phones (card.driver sip "
+                                  "or sip.phones true): 8 to 64 characters that the phone registers with")
+    if cfg["card"]["driver"] == "sip" and not sip["trunk_host"]:
+        return  # IP phones only: internal calls, no carrier yet
+    if sip["trunk_host"] and not sip["trunk_username"]:
+        raise ConfigError("sip.trunk_username: needed with sip.trunk_host (the account the carrier gave)")

@@ -16,6 +16,7 @@ from drivers.sim import AgentScript, SimCard
 from . import messages
 from .acd import Agent
 from .callcontrol import CallCentre
+from .config import ip_phones
 from .control import CommandError, ControlServer, Enum, EventBus, Int
 from .datadir import DataDir
 from .errors import DriverError
@@ -44,15 +45,28 @@ def render_prompts(library: PromptLibrary, cfg: dict) -> dict[str, np.ndarray]:
 
 
 def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None, seed: int = 0) -> Card:
-    """The card the config names."""
+    """The card the config names; with IP-phone seats (``sip.phones``) on a sim or DAHDI card, that card's
+    trunks and the SIP card's phones as one (``drivers.composite``)."""
     c = cfg["card"]
+    phones = ip_phones(cfg)
+    if c["driver"] == "sip":
+        from drivers.sip.card import SipCard
+        return SipCard.from_config(cfg)
     if c["driver"] == "sim":
-        return SimCard(c["trunk_channels"], c["seats"], box_number=cfg["system"]["box_number"],
-                       agent=agent, media=media, seed=seed)
-    if c["driver"] == "dahdi":
+        card: Card = SimCard(c["trunk_channels"], 0 if phones else c["seats"], box_number=cfg["system"]["box_number"],
+                             agent=agent, media=media, seed=seed)
+    elif c["driver"] == "dahdi":
         from drivers.dahdi.card import DahdiCard  # only a DAHDI box loads the binding
-        return DahdiCard.from_config(cfg)
-    raise DriverError(f"card.driver: {c['driver']!r} is unknown; use 'sim' or 'dahdi'")
+        if phones:  # the seats are IP phones: the analog FXS ports are not seats
+            cfg = {**cfg, "analog": [a for a in cfg["analog"] if a["kind"] != "fxs"]}
+        card = DahdiCard.from_config(cfg)
+    else:
+        raise DriverError(f"card.driver: {c['driver']!r} is unknown; use 'sim', 'dahdi' or 'sip'")
+    if not phones:
+        return card
+    from drivers.composite import CompositeCard
+    from drivers.sip.card import SipCard
+    return CompositeCard([card, SipCard.from_config(cfg, trunk_channels=0)])
 
 
 class Core:
@@ -151,6 +165,9 @@ class Core:
 
     async def start(self) -> None:
         await self.server.start()
+        opener = getattr(self.card, "open", None)
+        if opener is not None:  # a card with sockets of its own (SIP) binds them on the running loop
+            await opener()
         attach = getattr(self.card, "attach", None)
         if attach is not None:  # a card with its own clock (DAHDI) paces the tick: see Runtime.run_realtime
             ready = asyncio.Event()

@@ -82,7 +82,23 @@ class SipCard:
         self._reg_started = False
         self._out: list[CardEvent] = []
         self.blocked: dict[str, float] = {}  # source IP -> blocked until (for the status page)
-        self._opening: Any = None  # the task binding the network
+
+    @classmethod
+    def from_config(cls, cfg: dict, *, trunk_channels: int | None = None, phones: bool = True) -> "SipCard":
+        """The SIP card ``cfg`` describes: ``card.trunk_channels`` SIP trunk ports when ``sip.trunk_host``
+        is set (``trunk_channels`` overrides), and with ``phones`` the seats as IP phones."""
+        sip = cfg["sip"]
+        trunk = None
+        if sip["trunk_host"]:
+            trunk = {"host": sip["trunk_host"], "port": sip["trunk_port"], "transport": sip["trunk_transport"].upper(),
+                     "domain": sip["trunk_domain"] or None, "username": sip["trunk_username"],
+                     "password": sip["trunk_password"], "register": sip["trunk_register"],
+                     "number": cfg["system"]["box_number"]}
+        n = trunk_channels if trunk_channels is not None else (cfg["card"]["trunk_channels"] if trunk else 0)
+        seats = {s["extension"]: s["sip_password"] for s in cfg["seats"]} if phones else {}
+        algorithms = {"md5": ("MD5",), "sha-256": ("SHA-256",), "both": ("SHA-256", "MD5")}[sip["auth"]]
+        return cls(trunk_channels=n, seats=seats, host=sip["address"], port=sip["port"],
+                   rtp_range=(sip["rtp_min"], sip["rtp_max"]), trunk=trunk, algorithms=algorithms)
 
     # --- the network ----------------------------------------------------------------------------
 
@@ -94,8 +110,8 @@ class SipCard:
             await self.network.start()
 
     def attach(self, loop: Any, on_ready: Callable[[], None] | None = None) -> bool:
-        """Start the network on ``loop``; the host clock keeps pacing the tick (returns False)."""
-        self._opening = loop.create_task(self.open())
+        """The host clock paces the tick (returns False); the network is bound by ``open``, which the
+        core awaits at start."""
         return False
 
     def _send_all(self) -> None:

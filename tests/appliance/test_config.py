@@ -31,11 +31,14 @@ def test_defaults_are_the_six_seat_box():
                  "timing": 1, "lbo": 0, "dchan": 16, "channels": "1-15,17-31",
                  "calling_number": ""},
         "analog": [{"channel": c, "kind": "fxs"} for c in range(32, 38)],
-        "seats": [{"seat": i, "name": f"坐席{i}", "extension": f"80{i}"} for i in range(1, 7)],
+        "seats": [{"seat": i, "name": f"坐席{i}", "extension": f"80{i}", "sip_password": ""} for i in range(1, 7)],
         "queue": {"name": "default", "strategy": "longest_idle", "ring_timeout_s": 15.0, "max_wait_s": 300.0},
         "ivr": {"welcome": "您好，欢迎致电。咨询请按1。", "voice": "cmn", "menu": {"1": "queue"},
                 "digit_timeout_s": 5.0, "retries": 2, "prompt_level_dbm0": -16.0},
         "recording": {"enabled": True, "mode": "mono"},
+        "sip": {"address": "127.0.0.1", "port": 5060, "rtp_min": 10000, "rtp_max": 20000, "phones": False,
+                "auth": "md5", "trunk_host": "", "trunk_port": 5060, "trunk_transport": "udp", "trunk_domain": "",
+                "trunk_username": "", "trunk_password": "", "trunk_register": True},
         "web": {"listen": "127.0.0.1", "port": 8080},
     }
     assert validate({}) == DEFAULTS
@@ -54,16 +57,16 @@ def test_validate_returns_a_copy_merged_with_defaults():
     out = validate({"queue": {"ring_timeout_s": 20}, "card": {"seats": 2}})
     assert out["queue"] == {"name": "default", "strategy": "longest_idle", "ring_timeout_s": 20.0, "max_wait_s": 300.0}
     assert isinstance(out["queue"]["ring_timeout_s"], float)
-    assert out["seats"] == [{"seat": 1, "name": "坐席1", "extension": "801"},
-                            {"seat": 2, "name": "坐席2", "extension": "802"}]
+    assert out["seats"] == [{"seat": 1, "name": "坐席1", "extension": "801", "sip_password": ""},
+                            {"seat": 2, "name": "坐席2", "extension": "802", "sip_password": ""}]
     out["ivr"]["menu"]["2"] = "hangup"
     assert DEFAULTS["ivr"]["menu"] == {"1": "queue"}
 
 
 def test_seat_items_default_from_their_number():
     out = validate({"card": {"seats": 2}, "seats": [{"seat": 12}, {"name": "王芳", "extension": "8888"}]})
-    assert out["seats"] == [{"seat": 12, "name": "坐席12", "extension": "8012"},
-                            {"seat": 2, "name": "王芳", "extension": "8888"}]
+    assert out["seats"] == [{"seat": 12, "name": "坐席12", "extension": "8012", "sip_password": ""},
+                            {"seat": 2, "name": "王芳", "extension": "8888", "sip_password": ""}]
 
 
 # -- the first problem, one exact line -----------------------------------------------------
@@ -91,7 +94,7 @@ def test_seat_items_default_from_their_number():
     ({"card": {"seats": True}}, "card.seats: True is a boolean; expected an integer"),
     ({"card": {"seats": 25}}, "card.seats: 25 is out of range; allowed 1..24"),
     ({"card": {"trunk_channels": 0}}, "card.trunk_channels: 0 is out of range; allowed 1..31"),
-    ({"card": {"driver": "zap"}}, "card.driver: 'zap' is not allowed; one of dahdi, sim"),
+    ({"card": {"driver": "zap"}}, "card.driver: 'zap' is not allowed; one of dahdi, sim, sip"),
     ({"card": {"tone_plan": "uk"}}, "card.tone_plan: 'uk' is not allowed; one of cn, us"),
     ({"system": {"name": "x" * 65}}, f"system.name: '{'x' * 65}' must be 1..64 characters (has 65)"),
     ({"system": {"language": "fr"}}, "system.language: 'fr' is not allowed; one of en, zh"),
@@ -127,11 +130,22 @@ def test_seat_items_default_from_their_number():
     ({"analog": [{"channel": 32, "kind": "phone"}]}, "analog[0].kind: 'phone' is not allowed; one of fxo, fxs"),
     ({"analog": [{"channel": 32, "port": 1}]}, "analog[0].port: unknown key; allowed keys: channel, kind"),
     ({"wbe": {}},
-     "wbe: unknown section; allowed sections: analog, card, ivr, queue, recording, seats, span, system, web"),
+     "wbe: unknown section; allowed sections: analog, card, ivr, queue, recording, seats, sip, span, system, web"),
     ([1], "config: [1] is a list; expected an object of sections"),
 ])
 def test_errors_name_key_value_and_what_is_allowed(raw, message):
     assert err(raw) == message
+
+
+def test_ip_phone_seats_need_passwords_and_a_trunk_its_account():
+    with pytest.raises(ConfigError, match=r"seats\[0\]\.sip_password: needed when the seats are IP phones"):
+        validate({"card": {"driver": "sip"}})
+    seats = [{"sip_password": f"secret-{i}"} for i in range(6)]
+    assert validate({"sip": {"phones": True}, "seats": seats})["seats"][5]["sip_password"] == "secret-5"
+    with pytest.raises(ConfigError, match="sip.trunk_username: needed with sip.trunk_host"):
+        validate({"card": {"driver": "sip"}, "seats": seats, "sip": {"trunk_host": "ims.example.cn"}})
+    with pytest.raises(ConfigError, match="sip.rtp_min: 20000 leaves no RTP port pair"):
+        validate({"sip": {"rtp_min": 20000, "rtp_max": 20001}})
 
 
 def test_seat_errors():
@@ -150,7 +164,7 @@ def test_seat_errors():
     assert err({"seats": bad}) == "seats[0].seat: 0 is out of range; allowed 1..24"
     bad = copy.deepcopy(seats)
     bad[2]["desk"] = 3
-    assert err({"seats": bad}) == "seats[2].desk: unknown key; allowed keys: extension, name, seat"
+    assert err({"seats": bad}) == "seats[2].desk: unknown key; allowed keys: extension, name, seat, sip_password"
     assert err({"seats": seats[:5]}) == "seats: has 5 items but card.seats is 6; give one item per seat"
     assert len(validate({"card": {"seats": 8}})["seats"]) == 8
     assert err({"card": {"seats": 8}, "seats": seats}) == "seats: has 6 items but card.seats is 8; give one item per seat"
@@ -191,7 +205,8 @@ def test_save_merges_partial_sections_and_keeps_doc_ids(tmp_path):
     assert new["ivr"]["menu"] == {"1": "queue", "0": "hangup"}
     assert load_config(path) == new
     assert {d["section"]: i for i, d in read_tables(path)["settings"].items()} == ids
-    seats = [{"seat": 1, "name": "张三", "extension": "8001"}, {"seat": 2, "name": "李四", "extension": "8002"}]
+    seats = [{"seat": 1, "name": "张三", "extension": "8001", "sip_password": ""},
+             {"seat": 2, "name": "李四", "extension": "8002", "sip_password": ""}]
     new = save_config(path, {"card": {"seats": 2}, "seats": seats})
     assert new["seats"] == seats and load_config(path)["card"]["seats"] == 2
 
@@ -266,7 +281,7 @@ def test_set_value_parses_json_else_takes_a_string(tmp_path):
     assert set_value(path, "system.box_number", '"95512"')["system"]["box_number"] == "95512"
     assert set_value(path, "ivr.menu.0", "hangup")["ivr"]["menu"] == {"1": "queue", "0": "hangup"}
     assert set_value(path, "ivr.menu.#", "repeat")["ivr"]["menu"] == {"1": "queue", "0": "hangup", "#": "repeat"}
-    assert set_value(path, "seats[2].name", "王芳")["seats"][2] == {"seat": 3, "name": "王芳", "extension": "803"}
+    assert set_value(path, "seats[2].name", "王芳")["seats"][2] == {"seat": 3, "name": "王芳", "extension": "803", "sip_password": ""}
     cfg = set_value(path, "ivr.menu", '{"9": "queue"}')
     assert cfg["ivr"]["menu"] == {"9": "queue"}
     assert load_config(path) == cfg
@@ -296,7 +311,7 @@ def test_set_value_on_the_span_and_the_analog_ports(tmp_path):
      "queue..name: not a config key; write section.key, e.g. queue.ring_timeout_s or seats[0].name"),
     ("queue.name[0]", "1", "queue.name[0]: queue.name is a string; it has no item [0]"),
     ("qeue.name", "1",
-     "qeue: unknown section; allowed sections: analog, card, ivr, queue, recording, seats, span, system, web"),
+     "qeue: unknown section; allowed sections: analog, card, ivr, queue, recording, seats, sip, span, system, web"),
     ("span.signalling", "mfcr2",
      "span.signalling: 'mfcr2' needs span.framing 'cas', not 'ccs'; change both in one save"),
     ("analog[6].kind", "fxo", "analog[6].kind: analog[6] does not exist; the list has 6 items (0..5)"),
