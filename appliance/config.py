@@ -77,7 +77,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "lbo": Option("int", 0, "line build-out, 0 for E1", 0, 7),
         "dchan": Option("int", 16, "PRI D-channel timeslot", 1, 31),
         "channels": Option("channels", "1-15,17-31", "voice timeslots: PRI B-channels or R2 channels", 1, 31),
-        "calling_number": Option("digits", "", "calling number sent on outbound PRI calls; empty: the carrier "
+        "calling_number": Option("digits", "", "calling number sent on outbound PRI and R2 calls; empty: the carrier "
                                  "shows the trunk's own number", 0, 20),
     },
     "queue": {

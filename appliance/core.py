@@ -144,7 +144,8 @@ class Core:
             s["since"] = round(self.clock.epoch(s["since"]), 3)
         system = self.cfg["system"]
         snap["alarms"]["ports"] = {names[int(k)]: v for k, v in snap["alarms"]["ports"].items()}
-        snap["alarms"]["box"] = dict(sorted(self.box_alarms.items()))
+        card_alarms = getattr(self.card, "box_alarms", None)  # e.g. the SIP card's blocked sources
+        snap["alarms"]["box"] = dict(sorted({**self.box_alarms, **(card_alarms() if card_alarms else {})}.items()))
         devices = [{"kind": d.kind, "id": d.id, "description": d.description}
                    for d in (self.hotplug.present() if self.hotplug is not None else [])]
         return {"time": round(self.clock.wall(), 3), "box": {"name": system["name"], "number": system["box_number"]},

@@ -44,6 +44,14 @@ class CompositeCard:
                 out.append(dataclasses.replace(ev, port=port + off) if port is not None else ev)
         return out
 
+    def box_alarms(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for card in self.cards:
+            alarms = getattr(card, "box_alarms", None)
+            if alarms is not None:
+                out.update(alarms())
+        return out
+
     def next_deadline(self) -> float | None:
         times = [t for c in self.cards if (t := c.next_deadline()) is not None]
         return min(times) if times else None

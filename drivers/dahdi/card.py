@@ -7,8 +7,10 @@ blocks or reads a clock: ``now`` comes from the runtime. A kernel error on one
 channel takes that port out of service (``PortFault``) and the others go on.
 
 Calls on a PRI span go through its D-channel (``drivers.dahdi.pri``, the stack
-in ``drivers.isdn``). MFC/R2 has no stack yet: its trunk ports carry audio and
-span alarms, and refuse ``answer``/``dial``.
+in ``drivers.isdn``); on an MFC/R2 span through the trunk channels' CAS bits and
+MF tones (``drivers.dahdi.r2``, the stack in ``drivers.r2``). A card opened with
+neither carries audio and span alarms on its trunk ports and refuses
+``answer``/``dial`` on them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .events import EventDecoder
 from .kernel import Kernel, OsKernel
 from .pri import PriSpan
 from .ports import LinePort, PhonePort, Port, PortDown, TrunkPort
+from .r2 import MfcR2Span
 from .sysconf import channel_numbers
 
 log = logging.getLogger(__name__)
@@ -60,8 +63,12 @@ class DahdiCard:
         Ticks without a frame before ``PortFault(port, False, "no frames")``.
     pri : dict, optional
         The span's PRI signalling: ``{"dchan": DAHDI channel of the D-channel,
-        "network": True on the network side, "calling_number": shown on our calls}``;
-        None leaves the trunk ports without calls (MFC/R2).
+        "network": True on the network side, "calling_number": shown on our calls}``.
+    r2 : dict, optional
+        The span's MFC/R2 signalling (China No.1; trunk channels ``cas``): ``{"max_dnis": 4,
+        "max_ani": 12, "category": "national-subscriber", "calling_number": None, "cd_bits": 0b01}``,
+        any of them (``drivers.dahdi.r2.DEFAULTS``; ``{}`` takes them all). With neither ``pri``
+        nor ``r2`` the trunk ports carry no calls.
 
     Opening fails with DriverError (every channel opened so far closed again)
     when a channel cannot be opened or its signalling does not match.
@@ -69,8 +76,10 @@ class DahdiCard:
 
     def __init__(self, kernel: Kernel, *, span_channels: Iterable[int] = (), fxs_channels: Iterable[int] = (),
                  fxo_channels: Iterable[int] = (), callerid: bool = True, miss_limit: int = MISS_LIMIT,
-                 echo_taps: int = ECHO_TAPS, pri: dict | None = None) -> None:
+                 echo_taps: int = ECHO_TAPS, pri: dict | None = None, r2: dict | None = None) -> None:
         _, lib = binding.require()
+        if pri is not None and r2 is not None:
+            raise DriverError("a span runs PRI or MFC/R2, not both: give pri or r2")
         self.kernel = kernel
         self.miss_limit = int(miss_limit)
         plan = ([(c, PortKind.TRUNK) for c in span_channels] + [(c, PortKind.FXS) for c in fxs_channels]
@@ -105,17 +114,20 @@ class DahdiCard:
         self.span_alarms: dict[int, frozenset[str]] = {s: frozenset() for s in spans}  # what we last reported
         self._pri: PriSpan | None = None
         self._pri_failed = False
-        if pri is not None and spans:
-            trunks = {p.chan.params.chanpos: p.info.index for p in self._ports if isinstance(p, TrunkPort)}
-            try:
+        self._r2: MfcR2Span | None = None
+        trunk_ports = [p for p in self._ports if isinstance(p, TrunkPort)]
+        try:
+            if pri is not None and spans:
+                trunks = {p.chan.params.chanpos: p.info.index for p in trunk_ports}
                 self._pri = PriSpan(kernel, pri["dchan"], spans[0], trunks, network=pri.get("network", False),
                                     decoder=decoder, calling_number=pri.get("calling_number"))
-            except BaseException:
-                self.close()
-                raise
-            for p in self._ports:
-                if isinstance(p, TrunkPort):
-                    p.pri = self._pri
+            elif r2 is not None and spans:
+                self._r2 = MfcR2Span(trunk_ports, spans[0], r2, self._fault)
+        except BaseException:
+            self.close()
+            raise
+        for p in trunk_ports:
+            p.signalling = self._pri or self._r2
         self._next_spanstat = -math.inf
         self._misses = [0] * len(self._ports)
         self._starved: set[int] = set()  # ports reported as giving no frames
@@ -137,13 +149,15 @@ class DahdiCard:
         span = cfg["span"]
         trunks = channel_numbers(span["channels"])[:cfg["card"]["trunk_channels"]] if span["enabled"] else []
         analog = cfg["analog"]
-        pri = None
+        pri = r2 = None
         if trunks and span["signalling"] in ("pri_cpe", "pri_net"):  # span 1: DAHDI channel = timeslot
             pri = {"dchan": span["dchan"], "network": span["signalling"] == "pri_net",
                    "calling_number": span["calling_number"] or None}
+        elif trunks and span["signalling"] == "mfcr2":
+            r2 = {"calling_number": span["calling_number"] or None}
         return cls(kernel, span_channels=trunks, fxs_channels=[a["channel"] for a in analog if a["kind"] == "fxs"],
                    fxo_channels=[a["channel"] for a in analog if a["kind"] == "fxo"],
-                   echo_taps=0 if cfg["card"]["echo_canceller"] == "none" else ECHO_TAPS, pri=pri)
+                   echo_taps=0 if cfg["card"]["echo_canceller"] == "none" else ECHO_TAPS, pri=pri, r2=r2)
 
     # --- events --------------------------------------------------------------------------
 
@@ -156,6 +170,8 @@ class DahdiCard:
                 self._maybe_reopen(p, now)
         if self._pri is not None:
             self._poll_pri(now, seen)
+        if self._r2 is not None:
+            self._out += self._r2.poll(now)
         for span, alarms in seen.items():
             self._alarms(span, alarms)
         if self.span_alarms and now >= self._next_spanstat:
@@ -227,6 +243,8 @@ class DahdiCard:
             self._out.append(Alarm(span, alarms))
             if self._pri is not None and self._pri.span == span:
                 self._out += self._pri.span_alarm(alarms)
+            if self._r2 is not None and self._r2.span == span:
+                self._out += self._r2.span_alarm(alarms)
 
     def _fault(self, p: Port, reason: str) -> None:
         if p.down is not None:  # already reported; a command that reached it leaves no state behind
@@ -242,8 +260,9 @@ class DahdiCard:
         times = [t for p in self._ports if p.down is None and (t := p.deadline()) is not None]
         if self.span_alarms:
             times.append(self._next_spanstat)
-        if self._pri is not None and (t := self._pri.next_deadline()) is not None:
-            times.append(t)
+        for sig in (self._pri, self._r2):
+            if sig is not None and (t := sig.next_deadline()) is not None:
+                times.append(t)
         return min(times) if times else None
 
     def port_state(self, port: int) -> str:
@@ -276,9 +295,13 @@ class DahdiCard:
                 if self._misses[i] == self.miss_limit:
                     self._starved.add(i)
                     self._out.append(PortFault(i, False, "no frames"))
+        if self._r2 is not None:
+            self._r2.process(out)  # the MF register signals in the trunk rows
 
     def write(self, frames: np.ndarray) -> None:
         self._check(frames, "write")
+        if self._r2 is not None:
+            frames = self._r2.fill_tx(frames)  # a copy, with our MF register signals in their rows
         for p in self._ports:
             if p.down is None:
                 try:

@@ -159,15 +159,28 @@ class FakeKernel:
         return chan
 
     @classmethod
-    def appliance(cls, *, fxs: int = 6, fxo: int = 2) -> "FakeKernel":
+    def appliance(cls, *, fxs: int = 6, fxo: int = 2, signalling: str = "pri") -> "FakeKernel":
         """The box's card: span 1 an E1 (channels 1-31, D-channel 16), span 2 the analog ports.
 
+        ``signalling`` "r2": the E1 has cas framing for MFC/R2 instead, channels 1-15
+        and 17-31 signalled ``cas`` and no channel 16 (timeslot 16 carries every
+        channel's ABCD bits); each sends the idle bits of system.conf (1101) and
+        receives an idle R2 line (1001) until the driver and the test set others.
         Phones (``fxoks``) are channels 32 to 31+fxs, lines (``fxsks``) follow.
         """
+        if signalling not in ("pri", "r2"):
+            raise ValueError(f"signalling {signalling!r} unknown; expected 'pri' or 'r2'")
         k = cls()
-        k.add_span(1, name="FAKE-E1/0/1", desc="fake E1 span, PRI", spantype="E1")
+        k.add_span(1, name="FAKE-E1/0/1", desc=f"fake E1 span, {'PRI' if signalling == 'pri' else 'MFC/R2'}",
+                   spantype="E1")
         for ts in range(1, 32):
-            k.add_channel(ts, 1, "hardhdlc" if ts == 16 else "clear")
+            if signalling == "pri":
+                k.add_channel(ts, 1, "hardhdlc" if ts == 16 else "clear")
+            else:
+                chan = k.add_channel(ts, 1, "cas")
+                chan.txbits, chan.rxbits = 0b1101, 0b1001
+        if signalling == "r2":
+            del k.channels[16]  # after the others were added, so that chanpos stays the timeslot
         k.add_span(2, name="FAKE-ANALOG/0", desc="fake analog module", spantype="analog")
         for i in range(fxs + fxo):
             k.add_channel(32 + i, 2, "fxoks" if i < fxs else "fxsks", name=f"FAKE-ANALOG/0/{i}")

@@ -20,13 +20,13 @@ from dsp.g711 import alaw_decode, alaw_encode
 
 from ..base import BLOCK, CardEvent, Digit, Flash, OffHook, OnHook, Polarity, PortInfo, Released, Ringing
 from .channel import DahdiChannel, HookResult
-from .events import ChannelEvent, DialComplete, Ringer
+from .events import BitsChanged, ChannelEvent, DialComplete, Ringer
 
 CID_LEAD_S = 0.6  # FSK starts this long after the first ring burst ends (YD/T 1277 and GR-30: >= 0.5 s)
 LINE_RING_GONE_S = 8.0  # no burst for this long: the caller gave up (China rings every 5 s)
 DIAL_PREFIX = "Tw"  # DTMF, after 0.5 s for the exchange to connect dial tone
-NEEDS_STACK = ("calls on an MFC/R2 span need the R2 signalling stack, which is not implemented yet "
-               "(PRI spans have theirs)")
+NEEDS_STACK = ("the card runs no signalling on its E1 span (it was opened without pri or r2): "
+               "its trunk ports carry audio and span alarms only")
 
 
 class PortDown(DriverError):
@@ -90,24 +90,33 @@ class Port:
 
 
 class TrunkPort(Port):
-    """An E1 B-channel: its calls are the span's PRI signalling's (``pri``, a ``PriSpan``); without one
-    (MFC/R2 is not implemented) it carries audio and span alarms only."""
+    """An E1 channel: its calls are the span's signalling's (``signalling``: a ``PriSpan`` on a PRI span, an
+    ``MfcR2Span`` on an MFC/R2 one); without one it carries audio and span alarms only.
 
-    pri: Any = None
+    ``bits_changed``: DAHDI said the channel's received CAS bits changed; the R2 signalling reads them.
+    """
+
+    signalling: Any = None
+    bits_changed = False
+
+    def handle(self, ev: ChannelEvent, now: float) -> list[CardEvent]:
+        if isinstance(ev, BitsChanged):
+            self.bits_changed = True
+        return []
 
     def answer(self) -> None:
-        if self.pri is None:
+        if self.signalling is None:
             raise DriverError(f"cannot answer on {self}: {NEEDS_STACK}")
-        self.pri.answer(self.info.index)
+        self.signalling.answer(self.info.index)
 
     def dial(self, number: str) -> None:
-        if self.pri is None:
+        if self.signalling is None:
             raise DriverError(f"cannot dial on {self}: {NEEDS_STACK}")
-        self.pri.dial(self.info.index, number)
+        self.signalling.dial(self.info.index, number)
 
     def hangup(self, cause: int = 16) -> None:
-        if self.pri is not None:
-            self.pri.hangup(self.info.index, cause)
+        if self.signalling is not None:
+            self.signalling.hangup(self.info.index, cause)
 
 
 class PhonePort(Port):

@@ -212,6 +212,11 @@ class SipCard:
         for port in self._active:
             self._out += [Digit(port, d) for d in self.pool.acquire(port).digits()]
 
+    def box_alarms(self) -> dict[str, str]:
+        """Alarms for the dashboard: each source blocked for guessing passwords, until when."""
+        self.blocked = {ip: until for ip, until in self.blocked.items() if until > self.now}
+        return {f"sip.blocked {ip}": f"{until - self.now:.0f} s left" for ip, until in sorted(self.blocked.items())}
+
     def next_deadline(self) -> float | None:
         times = [t for t in (self.calls.next_deadline(),
                              self.registrar.next_deadline() if self.registrar else None,

@@ -232,6 +232,78 @@ class DahdiFakeHarness(Harness):
             k.dchan_receive(self.DCHAN, frame)
 
 
+class DahdiR2FakeHarness(DahdiFakeHarness):
+    """The same DAHDI card and far side, with the E1 running MFC/R2 (cas framing, trunk timeslots 1-4): the
+    carrier is a second ``drivers.r2.span.R2Span`` behind the fake kernel's CAS bits and audio
+    (``tests.drivers.test_dahdi_r2.R2Carrier``). It calls in, and answers our calls after 2 s of ringing (B-1
+    at once) and clears them 3 s later. An inbound call's compelled MF register exchange (number, category,
+    calling number) takes about 3 s: ``inbound_call`` runs it, the card polled as usual, and keeps the card's
+    events for the next ``run``.
+    """
+
+    name = "dahdi-r2-fake"
+    BOX_NUMBER = "4008"  # the card takes 4-digit numbers (max_dnis)
+
+    def __init__(self) -> None:
+        require_dahdi_binding()
+        from drivers.dahdi.card import DahdiCard
+        from drivers.dahdi.fakekernel import FakeKernel
+        from tests.drivers.test_dahdi_r2 import R2Carrier
+        self.kernel = FakeKernel.appliance(fxs=2, fxo=1, signalling="r2")
+        channels = [1, 2, 3, 4, 32, 33, 34]
+        self.card = DahdiCard(self.kernel, span_channels=channels[:4], fxs_channels=channels[4:6],
+                              fxo_channels=channels[6:], r2={})
+        self.channo = dict(enumerate(channels))
+        self.now = 0.0
+        self.received = []
+        self._ringing_since, self._off_since, self._line_calls = {}, {}, {}
+        self.peer = None  # no libpri here
+        self.carrier = R2Carrier(self.kernel, channels[:4], max_dnis=3, timers={"accept": 0.0})
+        self._plan = []  # (when, "answer" | "hangup", timeslot)
+        self._kept: list = []  # card events seen while an inbound call's register exchange ran
+
+    def run(self, seconds: float) -> list:
+        kept, self._kept = self._kept, []
+        return kept + super().run(seconds)
+
+    def inbound_call(self, number: str) -> None:
+        channel = next(ch for ch in (1, 2, 3, 4) if not self.carrier.span.busy(ch))
+        self.carrier.dial(channel, self.BOX_NUMBER, number, self.now)
+        for _ in range(500):
+            self._kept += super().run(0.02)
+            if any(isinstance(e, Seized) for e in self._kept):
+                return
+        raise AssertionError(f"the card did not take the R2 call: {self._kept}, carrier {self.carrier.events}")
+
+    def far_end_clears(self, port: int) -> None:
+        self.carrier.span.hangup(self.channo[port], 16, self.now)
+
+    def answering_number(self) -> str:
+        return "110"  # the carrier's numbers have 3 digits (its max_dnis)
+
+    def span_alarm(self, alarms: set[str]) -> None:
+        self.kernel.set_span_alarms(1, alarms)
+        self.carrier.alarm(bool(alarms), self.now)
+
+    def far_side(self) -> None:
+        from drivers.r2.span import Offered
+        now = self.now
+        for ev in self.carrier.step(now):
+            if isinstance(ev, Offered):  # our outbound call: B-1 went at once; answered and cleared on the plan
+                self._plan += [(now + self.ANSWER_AFTER_S, "answer", ev.channel),
+                               (now + self.ANSWER_AFTER_S + self.TALK_S, "hangup", ev.channel)]
+        for when, what, channel in [p for p in self._plan if p[0] <= now + 1e-9]:
+            self._plan.remove((when, what, channel))
+            if what == "hangup":
+                self.carrier.span.hangup(channel, 16, now)  # nothing to do if the call is gone
+                continue
+            try:
+                self.carrier.span.answer(channel, now)
+            except DriverError:  # the card gave up before the answer
+                pass
+        super().far_side()  # phones, lines, the hardware's tick
+
+
 class RealDahdiHarness(Harness):
     """A real DAHDI card, on a box whose owner says it has one: ``APPLIANCE_REAL_DAHDI=1``.
 
@@ -252,7 +324,7 @@ class RealDahdiHarness(Harness):
         self.now = 0.0
 
 
-HARNESSES = [SimHarness, DahdiFakeHarness]
+HARNESSES = [SimHarness, DahdiFakeHarness, DahdiR2FakeHarness]
 if os.environ.get("APPLIANCE_REAL_DAHDI") == "1":  # the marker: this machine has a configured DAHDI card
     HARNESSES.append(RealDahdiHarness)
 

@@ -278,14 +278,14 @@ def test_dial_refusals_say_why(box, kernel):
         box.card.dial(6, "110")
     with pytest.raises(DriverError, match=r"cannot dial on FXS 1 \(port 3\): outbound calls go on FXO lines"):
         box.card.dial(P1, "110")
-    stack = r"calls on an MFC/R2 span need the R2 signalling stack, which is not implemented yet \(PRI spans"
+    stack = r"the card runs no signalling on its E1 span \(it was opened without pri or r2\)"
     with pytest.raises(DriverError, match=rf"cannot dial on E1 1/1 \(port 0\): {stack}"):
         box.card.dial(T1, "110")
     with pytest.raises(DriverError, match=rf"cannot answer on E1 1/1 \(port 0\): {stack}"):
         box.card.answer(T1)
     with pytest.raises(DriverError, match=r"port 9 does not exist; this card has ports 0\.\.6"):
         box.card.hangup(9)
-    box.card.hangup(T1)  # no call can be on it: nothing to do (this card has no PRI: as on an R2 span)
+    box.card.hangup(T1)  # no call can be on it: nothing to do (this card was opened without PRI or R2)
     box.card.bridge(T1, P1)
     box.card.bridge(T1, None)
 
