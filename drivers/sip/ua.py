@@ -23,22 +23,21 @@ import logging
 import secrets
 from typing import Any
 
-from appliance.errors import DriverError, ProtocolError
+from appliance.errors import ProtocolError
 
 from ..base import Alerting, CardEvent, Connected, Digit, Flash, OffHook, OnHook, Released, Seized
-from .dialog import Dialog, new_branch, new_tag
-from .legs import Leg, called_number, calling_party, cause_for_response, cause_of, response_for_cause
+from .commands import CardCommands
+from .dialog import Dialog, new_tag
+from .legs import ALLOW, DIALLABLE, Leg, called_number, calling_party, cause_for_response, cause_of
 from .message import Request, Response
 from .sdp import SessionDescription, answer, negotiated, offer
 from .transaction import (Address, Outgoing, RequestReceived, ResponseReceived, TimedOut, TransactionLayer)
 from .uri import NameAddr
 
 log = logging.getLogger(__name__)
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO"
-DIALLABLE = frozenset("0123456789*#")
 
 
-class SipCalls:
+class SipCalls(CardCommands):
     """SIP for ``trunk_ports`` (port indexes) and ``seats`` (port index -> extension).
 
     ``rtp_ports`` gives each port's local RTP port for SDP; ``trunk`` is
@@ -295,6 +294,11 @@ class SipCalls:
                 self._others.pop(key)(resp, now)
             return
         leg = self._by_key.get(key)
+        if leg is None and resp.status >= 200:  # the final answer to a hold or resume of ours?
+            held = next((lg for lg in self.legs.values() if lg.extra.get("reinvite", (None,))[0] == key), None)
+            if held is not None:
+                self._on_reinvite_response(held, resp, now)
+                return
         if leg is None or resp.cseq.method != "INVITE":
             if resp.cseq.method == "INVITE" and 200 <= resp.status < 300:
                 self._ack_stray(resp, now)
@@ -362,87 +366,3 @@ class SipCalls:
                 self._free(leg)
             else:
                 self._ended(leg, 102)  # recovery on timer expiry: the carrier never answered
-
-    # --- commands from the card ----------------------------------------------------------------------
-
-    def answer_call(self, port: int, now: float) -> None:
-        leg = self.legs.get(port)
-        if leg is None or not leg.incoming or leg.seat or leg.state != "early":
-            raise DriverError(f"no inbound call to answer on SIP port {port}")
-        self._answer(leg, now)
-
-    def hangup(self, port: int, cause: int, now: float) -> None:
-        leg = self.legs.get(port)
-        if leg is None or leg.state in ("ending", "ended"):
-            return
-        leg.cause = cause
-        if leg.state in ("answered", "confirmed"):
-            self._bye(leg, cause, now)
-            self._free(leg)
-        elif leg.incoming:
-            self._respond(leg.key, Response.for_request(leg.invite, response_for_cause(cause), to_tag=leg.local_tag),
-                          now)
-            self._free(leg)
-        else:
-            self._cancel(leg, cause, now)
-
-    def _bye(self, leg: Leg, cause: int, now: float) -> None:
-        req, _ = leg.dialog.request("BYE", self._via(leg.transport), extra=[("Reason", f"Q.850;cause={cause}")])
-        self.tx.send_request(req, leg.remote, now, leg.transport)
-
-    def _cancel(self, leg: Leg, cause: int, now: float) -> None:
-        inv = leg.invite
-        headers = [("Via", inv.headers.find("Via")[0].value), ("Max-Forwards", "70"), ("From", inv.headers.get("From")),
-                   ("To", inv.headers.get("To")), ("Call-ID", inv.call_id), ("CSeq", f"{inv.cseq.seq} CANCEL"),
-                   ("Reason", f"Q.850;cause={cause}")]
-        headers += [("Route", r) for r in inv.headers.get_all("Route")]
-        self.tx.send_request(Request("CANCEL", inv.uri, headers), leg.remote, now, leg.transport)
-        leg.cancel_sent, leg.state = True, "ending"
-
-    def dial(self, port: int, number: str, now: float) -> None:
-        if port not in self.trunk_ports:
-            raise DriverError(f"cannot dial on SIP port {port}: outbound calls go on trunk ports")
-        if self.trunk is None:
-            raise DriverError("cannot dial: no SIP trunk is configured (sip.trunk_host)")
-        if port in self.legs:
-            raise DriverError(f"SIP port {port} is busy")
-        if not number or not set(number) <= DIALLABLE:
-            raise DriverError(f"cannot dial {number!r}: a number is one or more of 0-9 * #")
-        t = self.trunk
-        domain = t.get("domain") or t["host"]
-        caller = t.get("number") or t["username"]
-        uri = f"sip:{number}@{domain}"
-        self._invite(port, False, uri, (t["host"], t.get("port", 5060)), t.get("transport", "UDP"),
-                     from_=f"<sip:{caller}@{domain}>", extra=[("P-Asserted-Identity", f"<sip:{caller}@{domain}>")],
-                     now=now)
-
-    def ring(self, port: int, caller: str | None, now: float) -> None:
-        ext = self.seats.get(port)
-        if ext is None:
-            raise DriverError(f"cannot ring SIP port {port}: only IP-phone seats ring")
-        if port in self.legs:
-            raise DriverError(f"cannot ring {ext}: the phone is busy")
-        bindings = self.registrar.bindings(ext, now) if self.registrar else []
-        if not bindings:
-            raise DriverError(f"cannot ring extension {ext}: its phone is not registered")
-        b = bindings[0]
-        name = f'"{caller}" <sip:{caller}@{self.local[0]}>' if caller else '"anonymous" <sip:anonymous@anonymous.invalid>'
-        self._invite(port, True, str(b.contact), b.source, b.transport, from_=name, extra=[], now=now)
-
-    def stop_ring(self, port: int, now: float) -> None:
-        leg = self.legs.get(port)
-        if leg is not None and leg.seat and not leg.incoming and leg.state in ("calling", "early"):
-            self._cancel(leg, 16, now)
-
-    def _invite(self, port: int, seat: bool, uri: str, remote: Address, transport: str, *, from_: str,
-                extra: list, now: float) -> None:
-        leg = Leg(port, seat, False, None, remote, transport, local_tag=new_tag())  # type: ignore[arg-type]
-        leg.offer = self._sdp_offer(leg)
-        headers = [("Via", f"{self._via(transport)};branch={new_branch()}"), ("Max-Forwards", "70"),
-                   ("From", f"{from_};tag={leg.local_tag}"), ("To", f"<{uri}>"),
-                   ("Call-ID", f"{secrets.token_hex(10)}@{self.local[0]}"), ("CSeq", "1 INVITE"),
-                   ("Contact", self._contact()), ("Allow", ALLOW), *extra, ("Content-Type", "application/sdp")]
-        leg.invite = Request("INVITE", uri, headers, leg.offer)
-        leg.key = self.tx.send_request(leg.invite, remote, now, transport)
-        self.legs[port] = leg
-        self._by_key[leg.key] = leg

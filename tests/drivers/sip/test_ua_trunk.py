@@ -177,3 +177,30 @@ def test_commands_that_cannot_work_say_why():
     no_trunk = SipCalls(local=BOX, media_host=BOX[0], rtp_ports={0: 10000}, trunk_ports=[0], seats={})
     with pytest.raises(DriverError, match="no SIP trunk is configured"):
         no_trunk.dial(0, "110", 0.0)
+
+
+def test_we_put_a_call_on_hold_and_take_it_off():
+    ua = make()
+    ua.dial(0, "13800138000", 0.0)
+    [inv] = out(ua)
+    ok = Response.for_request(inv, 200, to_tag="far1")
+    ok.headers.add("Contact", "<sip:13800138000@198.51.100.1:5060>")
+    ok.headers.add("Content-Type", "application/sdp")
+    ok.body = carrier_offer()
+    ua.receive(ok.serialize(), CARRIER, 1.0)
+    out(ua), events(ua), ua.media_changes()
+    for on, ours, theirs in ((True, "sendonly", "recvonly"), (False, "sendrecv", "sendrecv")):
+        ua.hold(0, on, 5.0)
+        [re] = out(ua)
+        assert (re.method, re.cseq.method) == ("INVITE", "INVITE") and re.to.tag == "far1"
+        assert SessionDescription.parse(re.body).direction_of(SessionDescription.parse(re.body).media[0]) == ours
+        reply = Response.for_request(re, 200)
+        reply.headers.add("Content-Type", "application/sdp")
+        reply.body = offer("198.51.100.7", 30000, direction=theirs, session_id=1, version=2).serialize()
+        ua.receive(reply.serialize(), CARRIER, 5.1)
+        [ack] = out(ua)
+        assert (ack.method, ack.cseq.seq) == ("ACK", re.cseq.seq)
+        [(port, media)] = ua.media_changes()
+        assert (port, media.direction) == (0, ours)
+    with pytest.raises(DriverError, match="no answered call on SIP port 1 to hold"):
+        ua.hold(1, True, 6.0)
