@@ -15,9 +15,9 @@ from collections import deque
 
 from appliance.errors import DriverError
 
-from ..base import Alarm, Alerting, CardEvent, Connected, Released, Seized
-from ..isdn.calls import Alerted, Answered, Cleared, Offered
+from ..base import Alarm, CardEvent
 from ..isdn.pri import PriInterface
+from ..trunkcalls import card_event
 from .channel import DahdiChannel
 from .events import EventDecoder
 from .kernel import Kernel
@@ -90,15 +90,7 @@ class PriSpan:
     def _events(self) -> list[CardEvent]:
         out: list[CardEvent] = []
         while (ev := self.pri.next_event()) is not None:
-            port = self.ports[ev.channel]
-            if isinstance(ev, Offered):
-                out.append(Seized(port, ev.calling, ev.called, ev.withheld))
-            elif isinstance(ev, Alerted):
-                out.append(Alerting(port))
-            elif isinstance(ev, Answered):
-                out.append(Connected(port))
-            elif isinstance(ev, Cleared):
-                out.append(Released(port, ev.cause))
+            out.append(card_event(ev, self.ports[ev.channel]))
         return out
 
     # --- commands on the B-channels -------------------------------------------------------------

@@ -27,8 +27,9 @@ import numpy as np
 
 from appliance.errors import DriverError
 
-from ..base import Alerting, CardEvent, Connected, Released, Seized
-from ..r2.span import Alerted, Answered, Cleared, Offered, R2Span
+from ..base import CardEvent, Released
+from ..r2.span import R2Span
+from ..trunkcalls import Cleared, Offered, card_event
 from .ports import Port, TrunkPort
 
 log = logging.getLogger(__name__)
@@ -199,11 +200,6 @@ class MfcR2Span:
                     self.r2.hangup(ev.channel, ALARM_CAUSE, self.now)
                     continue
                 self._calls.add(ev.channel)
-                self._events.append(Seized(port, ev.calling, ev.called, ev.withheld))
-            elif isinstance(ev, Alerted):
-                self._events.append(Alerting(port))
-            elif isinstance(ev, Answered):
-                self._events.append(Connected(port))
             elif isinstance(ev, Cleared):
                 self._calls.discard(ev.channel)
-                self._events.append(Released(port, ev.cause))
+            self._events.append(card_event(ev, port))

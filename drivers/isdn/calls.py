@@ -38,6 +38,8 @@ from appliance.errors import DriverError, ProtocolError
 from .q931 import (MT, BearerCapability, Cause, CallState, ChannelId, Message, PartyNumber, RestartIndicator,
                    decode, encode)
 
+from ..trunkcalls import Alerted, Answered, CallEvent, Cleared, Offered  # noqa: F401 (re-exported)
+
 log = logging.getLogger(__name__)
 
 TIMERS = {"T303": 4.0, "T305": 30.0, "T308": 4.0, "T309": 90.0, "T310": 30.0, "T313": 4.0}
@@ -45,37 +47,6 @@ TIMERS = {"T303": 4.0, "T305": 30.0, "T308": 4.0, "T309": 90.0, "T310": 30.0, "T
 # NOTIFY and FACILITY (no supplementary services): nothing to do, nothing to answer.
 IGNORED = frozenset({MT.SETUP, MT.INFORMATION, MT.NOTIFY, MT.FACILITY})
 LOCATION = {True: 2, False: 0}  # cause location we send: public network serving the local user / user
-
-
-@dataclass(frozen=True)
-class Offered:
-    """An inbound call on ``channel``; ``calling`` None when withheld (``withheld`` says why)."""
-
-    channel: int
-    calling: str | None
-    called: str
-    withheld: str | None = None
-
-
-@dataclass(frozen=True)
-class Alerted:
-    channel: int
-
-
-@dataclass(frozen=True)
-class Answered:
-    channel: int
-
-
-@dataclass(frozen=True)
-class Cleared:
-    """The call on ``channel`` ended from the far side, by a timer, a restart or the link: Q.850 ``cause``."""
-
-    channel: int
-    cause: int
-
-
-CallEvent = Offered | Alerted | Answered | Cleared
 
 
 @dataclass

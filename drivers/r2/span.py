@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -41,6 +40,8 @@ from dsp.r2mf import R2MfDetector, R2MfSender
 
 from .line import LineEvent, R2Line, State
 from .register import B_CONGESTION, B_FREE, REFUSALS, TIMEOUT_CAUSE, IncomingRegister, OutgoingRegister
+
+from ..trunkcalls import Alerted, Answered, CallEvent, Cleared, Offered  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -53,37 +54,6 @@ CATEGORIES = {
     "toll-subscriber": (1, 2),  # KD-2 automatic toll call
     "test-call": (1, 6),  # KD-6 test call
 }
-
-
-@dataclass(frozen=True)
-class Offered:
-    """An inbound call on ``channel``; ``calling`` None when withheld (``withheld`` says why)."""
-
-    channel: int
-    calling: str | None
-    called: str
-    withheld: str | None = None
-
-
-@dataclass(frozen=True)
-class Alerted:
-    channel: int
-
-
-@dataclass(frozen=True)
-class Answered:
-    channel: int
-
-
-@dataclass(frozen=True)
-class Cleared:
-    """The call on ``channel`` ended from the far side, by a timer or a failure: Q.850 ``cause``."""
-
-    channel: int
-    cause: int
-
-
-CallEvent = Offered | Alerted | Answered | Cleared
 
 
 class _Chan:
