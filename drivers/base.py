@@ -14,6 +14,8 @@ from typing import Protocol, Union, runtime_checkable
 
 import numpy as np
 
+from appliance.errors import DriverError
+
 BLOCK = 160  # samples in one 20 ms frame at 8 kHz
 RATE = 8000
 
@@ -185,3 +187,11 @@ class Card(Protocol):
 
     def close(self) -> None:
         """Release the hardware."""
+
+
+def check_frames(arr: object, n_ports: int, what: str) -> None:
+    """Raise DriverError unless ``arr`` is a uint8 array of shape (n_ports, 160): every card's read/write."""
+    want = (n_ports, BLOCK)
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.shape != want:
+        got = f"{arr.dtype} {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
+        raise DriverError(f"{what}: frames must be a uint8 array of shape {want}, got {got}")

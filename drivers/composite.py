@@ -14,7 +14,7 @@ import numpy as np
 
 from appliance.errors import DriverError
 
-from .base import BLOCK, Card, CardEvent, PortInfo
+from .base import BLOCK, Card, CardEvent, PortInfo, check_frames
 
 
 class CompositeCard:
@@ -56,20 +56,14 @@ class CompositeCard:
         times = [t for c in self.cards if (t := c.next_deadline()) is not None]
         return min(times) if times else None
 
-    def _check(self, arr: Any, what: str) -> None:
-        want = (len(self.ports), BLOCK)
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.shape != want:
-            got = f"{arr.dtype} {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise DriverError(f"{what}: frames must be a uint8 array of shape {want}, got {got}")
-
     def read(self, out: np.ndarray) -> None:
-        self._check(out, "read")
+        check_frames(out, len(self.ports), "read")
         for card, off, buf in zip(self.cards, self._offset, self._bufs):
             card.read(buf)
             out[off:off + len(buf)] = buf
 
     def write(self, frames: np.ndarray) -> None:
-        self._check(frames, "write")
+        check_frames(frames, len(self.ports), "write")
         for card, off, buf in zip(self.cards, self._offset, self._bufs):
             buf[:] = frames[off:off + len(buf)]
             card.write(buf)

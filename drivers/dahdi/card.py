@@ -25,7 +25,7 @@ import numpy as np
 
 from appliance.errors import DriverError
 
-from ..base import BLOCK, Alarm, CardEvent, PortFault, PortInfo, PortKind
+from ..base import BLOCK, Alarm, CardEvent, PortFault, PortInfo, PortKind, check_frames
 from . import binding
 from .channel import PATH, DahdiChannel
 from .events import EventDecoder
@@ -273,7 +273,7 @@ class DahdiCard:
     # --- frames ----------------------------------------------------------------------------
 
     def read(self, out: np.ndarray) -> None:
-        self._check(out, "read")
+        check_frames(out, len(self._ports), "read")
         for p in self._ports:
             i = p.info.index
             frame = None
@@ -299,7 +299,7 @@ class DahdiCard:
             self._r2.process(out)  # the MF register signals in the trunk rows
 
     def write(self, frames: np.ndarray) -> None:
-        self._check(frames, "write")
+        check_frames(frames, len(self._ports), "write")
         if self._r2 is not None:
             frames = self._r2.fill_tx(frames)  # a copy, with our MF register signals in their rows
         for p in self._ports:
@@ -309,12 +309,6 @@ class DahdiCard:
                     p.chan.write_frame(p.mix(frames[p.info.index]).tobytes())
                 except DriverError as exc:
                     self._fault(p, str(exc))
-
-    def _check(self, arr: Any, what: str) -> None:
-        want = (len(self._ports), BLOCK)
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.shape != want:
-            got = f"{arr.dtype} {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise DriverError(f"{what}: frames must be a uint8 array of shape {want}, got {got}")
 
     # --- commands --------------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ from dsp.levels import dbm0_to_amplitude
 from dsp.signals import speech_like
 from dsp.tones import to_int16
 
-from ..base import BLOCK, Alarm, CardEvent, Digit, OffHook, OnHook, PortInfo, PortKind, Released, Seized
+from ..base import (BLOCK, Alarm, CardEvent, Digit, OffHook, OnHook, PortInfo, PortKind, Released, Seized,
+                    check_frames)
 from .parties import AgentScript, CallerScript, CallerState, PhoneState
 from .pstn import CAUSES, OutboundCalls, OutboundScript, OutboundState, tone_clip
 from .faults import Faults
@@ -359,14 +360,8 @@ class SimCard(OutboundCalls, AnalogLines, Faults, PhoneActions):
 
     # --- media ----------------------------------------------------------------------------
 
-    def _frames(self, arr: np.ndarray, what: str) -> None:
-        want = (len(self.ports), BLOCK)
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.shape != want:
-            got = f"{arr.dtype} {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise DriverError(f"{what}: frames must be a uint8 array of shape {want}, got {got}")
-
     def read(self, out: np.ndarray) -> None:
-        self._frames(out, "read")
+        check_frames(out, len(self.ports), "read")
         rx = self._rx
         rx.fill(0)
         for port, src in enumerate(self._src):
@@ -377,7 +372,7 @@ class SimCard(OutboundCalls, AnalogLines, Faults, PhoneActions):
             self._apply_faults(out)
 
     def write(self, frames: np.ndarray) -> None:
-        self._frames(frames, "write")
+        check_frames(frames, len(self.ports), "write")
         for c in self.trunk_caller.values():
             if c.script.record and c.port not in self.dead_ports:
                 c.heard.append(alaw_decode(frames[c.port]))

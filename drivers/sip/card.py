@@ -27,7 +27,7 @@ import numpy as np
 
 from appliance.errors import DriverError
 
-from ..base import BLOCK, Alarm, CardEvent, Digit, PortFault, PortInfo, PortKind
+from ..base import Alarm, CardEvent, Digit, PortFault, PortInfo, PortKind, check_frames
 from .media import PortPool
 from .registrar import Registrar, SourceBlocked
 from .trunk import TrunkHealth, TrunkRegistration
@@ -227,21 +227,15 @@ class SipCard:
     # --- frames ---------------------------------------------------------------------------------------
 
     def read(self, out: np.ndarray) -> None:
-        self._check(out, "read")
+        check_frames(out, len(self.ports), "read")
         out[:] = IDLE
         for port in self._active:
             out[port] = self.pool.acquire(port).read(self.now)
 
     def write(self, frames: np.ndarray) -> None:
-        self._check(frames, "write")
+        check_frames(frames, len(self.ports), "write")
         for port in self._active:
             self.pool.acquire(port).write(frames[port], self.now)
-
-    def _check(self, arr: Any, what: str) -> None:
-        want = (len(self.ports), BLOCK)
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.shape != want:
-            got = f"{arr.dtype} {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise DriverError(f"{what}: frames must be a uint8 array of shape {want}, got {got}")
 
     # --- commands ----------------------------------------------------------------------------------------
 
