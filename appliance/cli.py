@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--aht", type=_positive(float), default=40.0, help="mean talk time, seconds")
     demo.add_argument("--patience", type=_patience, default=90.0, help="mean patience, seconds, or inf")
     demo.add_argument("--seed", type=int, default=None)
+    demo.add_argument("--sip-port", type=int, default=None,
+                      help="also serve SIP on 127.0.0.1:PORT: IP phones as extensions 2001-2006 (passwords "
+                           "generated, in DATA_DIR/demo.json) and a trunk that takes calls to 400 from 127.0.0.1")
 
     sim = sub.add_parser("simulate", help="the core in virtual time on the simulated card; prints JSON")
     sim.add_argument("--hours", type=_positive(float), required=True)

@@ -37,6 +37,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "演示已启动：{url}  用户名 {user}  密码 {password}  数据目录 {data_dir}",
         "en": "Demo running: {url}  user {user}  password {password}  data directory {data_dir}",
     },
+    "cli.demo.sip": {
+        "zh": "SIP 服务器 {host}:{port}：IP 话机分机 {extensions}（密码见 {info}）；中继接受来自 {host} 拨打 400 的呼叫",
+        "en": "SIP server {host}:{port}: IP phone extensions {extensions} (passwords in {info}); the trunk takes "
+              "calls to 400 from {host}",
+    },
     "cli.admin.created": {
         "zh": "已生成管理员初始密码（只显示这一次）：用户名 {user}  密码 {password}",
         "en": "Generated the first admin password (shown only once): user {user}  password {password}",

@@ -74,7 +74,7 @@ class SipCard:
                                              local_host=host, local_port=port, domain=trunk.get("domain"),
                                              transport=trunk.get("transport", "UDP"),
                                              auth_username=trunk.get("auth_username"))
-            self.health = TrunkHealth()
+            self.health = TrunkHealth() if trunk.get("options", True) else None
         self.now = 0.0
         self._active: set[int] = set()  # ports with running media
         self._seat_ok = {p: True for p in seat_ports}  # what we last told the core
@@ -172,16 +172,16 @@ class SipCard:
                 req = self.reg.handle_timer(now)
                 if req is not None:
                     self._trunk_send(req, now, self._reg_result)
-        if self.health.due(now):
+        if self.health is not None and self.health.due(now):
             req = self.health.request(f"sip:{self.trunk['host']}:{self.trunk.get('port', 5060)}", self.host,
                                       self.port, now, transport=self.trunk.get("transport", "UDP"))
             self._trunk_send(req, now, lambda resp, t: self.health.result(resp is not None, t))
-        while self.health.next_event() is not None:
+        while self.health is not None and self.health.next_event() is not None:
             pass
         alarms = set()
         if self.reg is not None and self.reg.state == "failed":
             alarms.add("REGFAIL")
-        if self.health.up is False:
+        if self.health is not None and self.health.up is False:
             alarms.add("UNREACHABLE")
         if frozenset(alarms) != self._trunk_alarms:
             self._trunk_alarms = frozenset(alarms)
