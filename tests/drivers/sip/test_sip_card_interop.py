@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from drivers.base import Digit, OffHook, OnHook, PortFault, Released, Seized
+from drivers.base import Digit, Flash, OffHook, OnHook, PortFault, Released, Seized
 from drivers.sip.card import SipCard
 from dsp.g711 import alaw_decode
 from dsp.levels import tone_level_dbm0
@@ -197,3 +197,48 @@ def test_an_agent_dialling_from_baresip_is_off_hook_and_digits(phone_box):
     mine = [e for e in events if getattr(e, "port", None) == seat and not isinstance(e, PortFault)]
     assert mine[:4] == [OffHook(seat), Digit(seat, "1"), Digit(seat, "1"), Digit(seat, "0")]
 
+
+
+def test_baresip_sends_digits_holds_resumes_and_transfers(phone_box):
+    card, proc, ctrl, tmp_path = phone_box
+    seat = 1
+
+    async def command(writer, cmd: str, params: str | None = None) -> None:
+        body = {"command": cmd} if params is None else {"command": cmd, "params": params}
+        writer.write(netstring(body))
+        await writer.drain()
+
+    async def scenario():
+        await card.open()
+        r = Runner(card)
+        assert await r.run(10.0, until=lambda ev: PortFault(seat, True) in ev)
+        card.ring(seat, "13912345678")
+        assert await r.run(5.0, until=lambda ev: OffHook(seat) in ev)
+        await r.run(1.0)
+        reader, writer = await asyncio.open_connection(HOST, ctrl)
+        await command(writer, "sndcode", "5")  # RFC 4733 from the phone's keypad
+        assert await r.run(3.0, until=lambda ev: Digit(seat, "5") in ev), r.events
+        await command(writer, "hold")
+        assert await r.run(3.0, until=lambda _: card.calls.legs[seat].media.direction == "recvonly")
+        mark = len(r.heard[seat])
+        await r.run(1.5)
+        held = alaw_decode(np.concatenate(r.heard[seat][mark + 25:]))  # after 0.5 s on hold: nothing plays
+        await command(writer, "resume")
+        assert await r.run(3.0, until=lambda _: card.calls.legs[seat].media.direction == "sendrecv")
+        mark = len(r.heard[seat])
+        await r.run(1.5)
+        resumed = alaw_decode(np.concatenate(r.heard[seat][mark + 25:]))
+        await command(writer, "transfer", f"sip:110@{HOST}:{card.port}")  # a blind transfer: REFER
+        ok = await r.run(5.0, until=lambda ev: Digit(seat, "0") in ev)
+        await command(writer, "hangup")
+        await r.run(3.0, until=lambda ev: OnHook(seat) in ev)
+        writer.close()
+        return ok, r.events, held, resumed
+
+    ok, events, held, resumed = asyncio.run(scenario())
+    log = (tmp_path / "baresip.log").read_text()
+    assert ok, f"{events}\n{log}"
+    assert np.abs(held.astype(np.int32)).max() <= 8  # A-law silence (0xD5 decodes to 8): nothing plays
+    assert tone_level_dbm0(resumed[None].astype(np.float64), 1000.0)[0] > -30
+    mine = [e for e in events if getattr(e, "port", None) == seat and isinstance(e, (Flash, Digit))]
+    assert mine == [Digit(seat, "5"), Flash(seat), Digit(seat, "1"), Digit(seat, "1"), Digit(seat, "0")]
