@@ -125,6 +125,7 @@ class SipCard:
     def poll(self, now: float) -> list[CardEvent]:
         self.now = now
         calls = self.calls
+        calls.freed_now.clear()
         if self.network is not None:
             for data, source, transport in self.network.take():
                 calls.receive(data, source, now, transport)
@@ -201,14 +202,19 @@ class SipCard:
 
     def _media(self, now: float) -> None:
         for port, negotiated in self.calls.media_changes():
-            if negotiated is None:
+            try:
+                if negotiated is None:
+                    self._active.discard(port)
+                    self.pool.release(port)
+                elif port in self._active:
+                    self.pool.acquire(port).update(negotiated, now)
+                else:
+                    self._active.add(port)
+                    self.pool.acquire(port).start(negotiated, now)
+            except DriverError as exc:  # the RTP port refused the far end's address: no call without media
+                log.warning("SIP: media for port %d failed (%s): clearing the call", port, exc)
                 self._active.discard(port)
-                self.pool.release(port)
-            elif port in self._active:
-                self.pool.acquire(port).update(negotiated, now)
-            else:
-                self._active.add(port)
-                self.pool.acquire(port).start(negotiated, now)
+                self.calls.hangup(port, 47, now)
         for port in self._active:
             self._out += [Digit(port, d) for d in self.pool.acquire(port).digits()]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from appliance.errors import DriverError
+from appliance.errors import DriverError, ProtocolError
 
 from .dialog import new_branch, new_tag
 from .legs import ALLOW, DIALLABLE, Leg, response_for_cause
@@ -45,7 +45,11 @@ class CardCommands:
             self._cancel(leg, cause, now)
 
     def _bye(self, leg: Leg, cause: int, now: float) -> None:
-        req, _ = leg.dialog.request("BYE", self._via(leg.transport), extra=[("Reason", f"Q.850;cause={cause}")])
+        try:
+            req, _ = leg.dialog.request("BYE", self._via(leg.transport), extra=[("Reason", f"Q.850;cause={cause}")])
+        except ProtocolError as exc:  # a route or target we cannot address: the call ends here all the same
+            log.warning("SIP: no BYE for the call on port %d: %s", leg.port, exc)
+            return
         self.tx.send_request(req, leg.remote, now, leg.transport)
 
     def _cancel(self, leg: Leg, cause: int, now: float) -> None:

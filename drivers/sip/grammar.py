@@ -259,3 +259,8 @@ def parse_params(scanner: Scanner, stop: str = "") -> Params:
         if name in params:
             raise scanner.error(f"no second {name!r} parameter", name_pos)
         params[name] = value
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" and the like, which ``int`` then refuses."""
+    return text.isascii() and text.isdigit()

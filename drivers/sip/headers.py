@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from appliance.errors import ProtocolError
 
-from .grammar import TOKEN, WS, Params, Scanner, clip, is_token, parse_params, split_commas
+from .grammar import TOKEN, WS, Params, Scanner, clip, is_number, is_token, parse_params, split_commas
 
 COMPACT_FORMS = {
     "i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length", "c": "Content-Type",
@@ -190,7 +190,7 @@ class Via:
                   params=parse_params(sc))
         for key in ("rport", "ttl"):
             value = via.params.get(key)
-            if value is not None and not (value.isdigit() and len(value) <= 5 and int(value) <= 65535):
+            if value is not None and not (is_number(value) and len(value) <= 5 and int(value) <= 65535):
                 raise ProtocolError(f"{where}: parameter {key}={value!r} is not a number 0-65535")
         return via
 
@@ -257,7 +257,7 @@ class CSeq:
 def parse_uint(text: str, where: str, maximum: int) -> int:
     """A decimal number 0..``maximum`` (``1*DIGIT``), or a ProtocolError naming ``where``."""
     digits = text.strip(WS)
-    if not digits.isascii() or not digits.isdigit():
+    if not is_number(digits):
         raise ProtocolError(f"{where}: expected a non-negative decimal number, found {clip(digits)!r}")
     if len(digits.lstrip("0")) > len(str(maximum)) or int(digits) > maximum:
         raise ProtocolError(f"{where}: {clip(digits)} is larger than the maximum {maximum}")

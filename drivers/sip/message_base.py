@@ -11,7 +11,7 @@ from typing import Literal
 
 from appliance.errors import ProtocolError
 
-from .grammar import clip
+from .grammar import clip, is_number
 from .headers import CSeq, Field, Headers, Via, canonical, parse_uint
 from .uri import NameAddr, parse_contacts
 
@@ -175,7 +175,7 @@ class Message:
         found = [i for i, f in enumerate(fields) if canonical(f.name) == "content-length"]
         if found:
             first = fields[found[0]]
-            if not (first.value.isdigit() and int(first.value) == len(self.body)):
+            if not (is_number(first.value) and int(first.value) == len(self.body)):
                 fields[found[0]] = Field(first.name, length)
             for i in reversed(found[1:]):
                 del fields[i]

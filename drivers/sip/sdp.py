@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from appliance.errors import ConfigError, ProtocolError
 
+from .grammar import is_number
 from .sdp_model import (DIRECTIONS, HOLD_ADDRESSES, STATIC_PAYLOADS, Connection, Media, Origin, RtpMap,
                         SessionDescription)
 
@@ -135,7 +136,7 @@ def negotiated(offer: SessionDescription, answer: SessionDescription, *, we_offe
     offered, answered = offer.media[index], answer.media[index]
     codec = event = None
     for fmt in answered.formats:
-        if not fmt.isdigit() or fmt not in offered.formats:
+        if not is_number(fmt) or fmt not in offered.formats:
             continue
         found = answered.codec(int(fmt)) or offered.codec(int(fmt))
         if found is None:
@@ -186,7 +187,7 @@ def _choose(offered: Media, wanted: set[str]) -> RtpMap | None:
     if offered.media != "audio" or offered.port == 0 or offered.proto.upper() != "RTP/AVP":
         return None
     for fmt in offered.formats:
-        codec = offered.codec(int(fmt)) if fmt.isdigit() else None
+        codec = offered.codec(int(fmt)) if is_number(fmt) else None
         if (codec is not None and codec.encoding.upper() in wanted and codec.clock_rate == 8000
                 and codec.channels in (None, 1)):
             return codec
@@ -195,7 +196,7 @@ def _choose(offered: Media, wanted: set[str]) -> RtpMap | None:
 
 def _telephone_event(offered: Media) -> RtpMap | None:
     for fmt in offered.formats:
-        codec = offered.codec(int(fmt)) if fmt.isdigit() else None
+        codec = offered.codec(int(fmt)) if is_number(fmt) else None
         if codec is not None and codec.encoding.lower() == TELEPHONE_EVENT and codec.clock_rate == 8000:
             return codec
     return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from appliance.errors import ProtocolError
 
-from .grammar import clip
+from .grammar import clip, is_number
 
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 HOLD_ADDRESSES = ("0.0.0.0", "::")
@@ -33,7 +33,7 @@ class Origin:
     @classmethod
     def parse(cls, value: str, where: str = "SDP o= line") -> Origin:
         parts = value.split(" ")
-        if len(parts) != 6 or not parts[1].isdigit() or not parts[2].isdigit() or not all(parts):
+        if len(parts) != 6 or not is_number(parts[1]) or not is_number(parts[2]) or not all(parts):
             raise ProtocolError(f"{where}: expected '<username> <sess-id> <sess-version> IN IP4 <address>' "
                                 f"with numeric id and version, found {clip(value)!r}")
         return cls(parts[0], int(parts[1]), int(parts[2]), parts[3], parts[4], parts[5])
@@ -80,7 +80,8 @@ class RtpMap:
     def parse(cls, value: str, where: str = "SDP a=rtpmap") -> RtpMap:
         pt, _, rest = value.partition(" ")
         parts = rest.strip().split("/")
-        if not pt.isdigit() or int(pt) > 127 or len(parts) not in (2, 3) or not all(p.isdigit() for p in parts[1:]):
+        if (not is_number(pt) or int(pt) > 127 or len(parts) not in (2, 3)
+                or not all(is_number(p) for p in parts[1:])):
             raise ProtocolError(f"{where}: expected '<payload type 0-127> <encoding>/<clock rate>[/<channels>]', "
                                 f"found {clip(value)!r}")
         return cls(int(pt), parts[0], int(parts[1]), int(parts[2]) if len(parts) == 3 else None)
@@ -111,8 +112,8 @@ class Media:
     def parse(cls, value: str, where: str = "SDP m= line") -> Media:
         parts = value.split(" ")
         port, _, count = parts[1].partition("/") if len(parts) > 1 else ("", "", "")
-        if (len(parts) < 4 or not all(parts) or not port.isdigit() or int(port) > 65535
-                or (count and not count.isdigit())):
+        if (len(parts) < 4 or not all(parts) or not is_number(port) or int(port) > 65535
+                or (count and not is_number(count))):
             raise ProtocolError(f"{where}: expected '<media> <port 0-65535>[/<count>] <proto> <format> ...', "
                                 f"found {clip(value)!r}")
         return cls(parts[0], int(port), parts[2], parts[3:], port_count=int(count) if count else None)
@@ -153,7 +154,7 @@ class Media:
         for name, value in self.attributes:
             if name == "fmtp" and value:
                 pt, _, params = value.partition(" ")
-                if pt.isdigit():
+                if is_number(pt):
                     result[int(pt)] = params.strip()
         return result
 
@@ -162,7 +163,7 @@ class Media:
         value = self.attribute("ptime")
         try:
             return None if value is None else round(float(value))
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", or "inf"
             raise ProtocolError(f"SDP a=ptime: expected a number of milliseconds, found {clip(value)!r}") from None
 
     @property

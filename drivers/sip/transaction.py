@@ -56,7 +56,7 @@ class ResponseReceived:
 
 @dataclass(frozen=True)
 class TimedOut:
-    """A client transaction got no final response (B, F), or a server one no ACK (H)."""
+    """A client transaction got no final response (B, F), or a server one no ACK (H; L for a 2xx)."""
 
     key: tuple
     request: Request
@@ -77,6 +77,7 @@ class _Tx:
     timers: dict[str, float] = field(default_factory=dict)  # name -> due
     interval: float = 0.0  # the current retransmission interval (A, E, G)
     final: Response | None = None  # server INVITE in Accepted: the 2xx to match ACKs against
+    acked: bool = False  # server INVITE in Accepted: its 2xx was acknowledged
 
     @property
     def reliable(self) -> bool:
@@ -217,6 +218,7 @@ class TransactionLayer:
             accepted = self._accepted_for(req)
             if accepted is not None:
                 accepted.timers.pop("G", None)  # the 2xx arrived: stop repeating it
+                accepted.acked = True
             self._events.append(RequestReceived(("ack", branch), req, source, transport))
             return
         if tx is not None:  # a retransmission: repeat what we last said
@@ -256,7 +258,7 @@ class TransactionLayer:
             self._out.append(Outgoing(tx.last, tx.addr, tx.transport))
             tx.interval = tx.interval * 2 if name == "A" else min(tx.interval * 2, self.t2)
             tx.timers[name] = now + tx.interval
-        elif name in ("B", "F", "H"):
+        elif name in ("B", "F", "H") or (name == "L" and not tx.acked):  # L unacked: RFC 3261 §13.3.1.4
             del self._txs[tx.key]
             self._events.append(TimedOut(tx.key, tx.request))
         else:  # D, I, J, K, L: the transaction's quiet time is over

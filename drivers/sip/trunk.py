@@ -25,6 +25,7 @@ from .digest import ALGORITHMS, Challenge, parse_params
 from .headers import Field, Headers, Via, canonical
 from .message import Request, Response
 from .uri import SipUri
+from .grammar import is_number
 
 BACKOFF_FIRST, BACKOFF_MAX = 30.0, 600.0
 MAX_ROUNDS = 4  # challenges answered in a row without success before we give up (stale loops)
@@ -172,14 +173,14 @@ class TrunkRegistration:
             return self._on_challenge(response, now)
         if status == 423:
             value = response.headers.get("Min-Expires", "")
-            if self.state != "unregistering" and value.isdigit() and int(value) > self._asked:
+            if self.state != "unregistering" and is_number(value) and int(value) > self._asked:
                 self.expires = int(value)
                 return self._send(self.expires, fresh=False)
             return self._fail(f"423 Interval Too Brief without a usable Min-Expires ({value or 'none'})", now)
         if 200 <= status < 300:
             return self._on_ok(response, now)
         retry_after = response.headers.get("Retry-After", "").split(";")[0].split("(")[0].strip()
-        return self._fail(f"{status} {response.reason}", now, int(retry_after) if retry_after.isdigit() else None)
+        return self._fail(f"{status} {response.reason}", now, int(retry_after) if is_number(retry_after) else None)
 
     def _on_challenge(self, response: Response, now: float) -> Request | None:
         asks, answers = _AUTH[response.status]
@@ -210,7 +211,7 @@ class TrunkRegistration:
             u = c.uri
             if (u.user, u.host.lower(), u.port) == (self.contact.user, self.contact.host.lower(), self.contact.port):
                 value = c.params.get("expires")
-                granted = int(value) if value and value.isdigit() else None
+                granted = int(value) if value and is_number(value) else None
                 break
         if granted is None:
             granted = response.expires if response.expires is not None else self._asked

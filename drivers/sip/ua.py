@@ -19,6 +19,7 @@ card's RTP ports; messages out of ``messages_to_send``.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 from typing import Any
@@ -58,6 +59,7 @@ class SipCalls(CardCommands):
         self._media: list[tuple[int, Any]] = []
         self._out: list[Outgoing] = []
         self._session = secrets.randbelow(2**31)
+        self.freed_now: set[int] = set()  # ports freed since the card's poll began: not taken again in it
         self._others: dict[tuple, Any] = {}  # REGISTER/OPTIONS we sent for others -> callback(response or None)
 
     # --- plumbing ----------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ class SipCalls(CardCommands):
         theirs = SessionDescription.parse(their)
         ours = answer(theirs, self.media_host, self.rtp_ports[leg.port], session_id=self._session + leg.port,
                       version=leg.sdp_version)
-        leg.media = negotiated(theirs, ours, we_offered=False)  # ProtocolError/ConfigError: nothing in common
+        leg.media = _usable(negotiated(theirs, ours, we_offered=False))  # ProtocolError etc: 488
         return ours.serialize()
 
     # --- requests from the network --------------------------------------------------------------------
@@ -159,7 +161,7 @@ class SipCalls(CardCommands):
     def _new_call(self, ev: RequestReceived, now: float) -> None:
         req = ev.request
         if self._from_trunk(ev.source):
-            port = next((p for p in self.trunk_ports if p not in self.legs), None)
+            port = next((p for p in self.trunk_ports if p not in self.legs and p not in self.freed_now), None)
             if port is None:
                 self._respond(ev.key, Response.for_request(req, 503, to_tag=new_tag()), now)
                 return
@@ -175,7 +177,7 @@ class SipCalls(CardCommands):
             return  # a blocked or unknown source: nothing reaches a trunk or a seat
         port = self.seat_of.get(ext)
         number = called_number(req)
-        if port is None or port in self.legs or not number or not set(number) <= DIALLABLE:
+        if port is None or port in self.legs or port in self.freed_now or not number or not set(number) <= DIALLABLE:
             self._respond(ev.key, Response.for_request(req, 486 if port in self.legs else 404, to_tag=new_tag()), now)
             return
         leg = self._take(port, True, req, ev, now)
@@ -186,6 +188,15 @@ class SipCalls(CardCommands):
     def _take(self, port: int, seat: bool, req: Request, ev: RequestReceived, now: float) -> Leg | None:
         leg = Leg(port, seat, True, req, ev.source, ev.transport, ev.key, "early", local_tag=new_tag(),
                   offer=req.body)
+        try:  # the dialog it would make (From tag, Contact, a route set we can use), before anything else
+            leg.extra["dialog"] = Dialog.uas(req, leg.local_tag, self._contact())
+            for route in leg.extra["dialog"].route_set:
+                NameAddr.parse(route, "Record-Route")
+        except ProtocolError as exc:
+            log.info("SIP: refusing a call from %s:%s: %s", *ev.source, exc)
+            self._respond(ev.key, Response.for_request(req, 400, str(exc)[:100].replace("\r", " ")
+                                                       .replace("\n", " "), to_tag=leg.local_tag), now)
+            return None
         try:
             leg.answer_sdp = self._sdp_answer(leg, req.body) if req.body else b""
         except Exception as exc:  # no codec in common, or a broken offer
@@ -205,7 +216,7 @@ class SipCalls(CardCommands):
         resp.headers.add("Content-Type", "application/sdp")
         resp.body = leg.answer_sdp
         self._respond(leg.key, resp, now)
-        leg.dialog = Dialog.uas(leg.invite, leg.local_tag, self._contact())
+        leg.dialog = leg.extra.pop("dialog")
         leg.state = "answered"
         if leg.media is not None:
             self._media.append((leg.port, leg.media))
@@ -280,6 +291,7 @@ class SipCalls(CardCommands):
 
     def _free(self, leg: Leg) -> None:
         leg.state = "ended"
+        self.freed_now.add(leg.port)
         if self.legs.get(leg.port) is leg:
             del self.legs[leg.port]
             self._media.append((leg.port, None))
@@ -332,16 +344,24 @@ class SipCalls(CardCommands):
 
     def _confirm(self, leg: Leg, resp: Response, now: float) -> None:
         """A 2xx to our INVITE: the dialog, the ACK, the media; a 2xx after we hung up gets ACK and BYE."""
-        leg.dialog = Dialog.uac(leg.invite, resp)
-        ack, _ = leg.dialog.ack(leg.invite.cseq.seq, self._via(leg.transport))
+        try:
+            leg.dialog = Dialog.uac(leg.invite, resp)
+            ack, _ = leg.dialog.ack(leg.invite.cseq.seq, self._via(leg.transport))
+        except ProtocolError as exc:  # a 2xx we cannot even acknowledge: the call is lost
+            log.info("SIP: unusable 2xx on port %d: %s", leg.port, exc)
+            if leg.seat:
+                self._free(leg)
+            else:
+                self._ended(leg, 41)
+            return
         self.tx.send_request(ack, leg.remote, now, leg.transport)
         leg.extra["ack"] = ack
         if leg.cancel_sent or leg.state == "ending":
             self._bye(leg, leg.cause, now)
             return
         try:
-            leg.media = negotiated(SessionDescription.parse(leg.offer), SessionDescription.parse(resp.body),
-                                   we_offered=True)
+            leg.media = _usable(negotiated(SessionDescription.parse(leg.offer), SessionDescription.parse(resp.body),
+                                           we_offered=True))
         except Exception as exc:
             log.info("SIP: the answer to our offer is unusable (%s): hanging up", exc)
             self._bye(leg, 47, now)
@@ -361,8 +381,20 @@ class SipCalls(CardCommands):
             self._others.pop(key)(None, now)
             return
         leg = self._by_key.get(key)
-        if leg is not None and leg.state in ("calling", "early"):
+        if leg is not None and leg.incoming and leg.state == "answered":  # our 2xx never got its ACK
+            self._bye(leg, 102, now)
+            self._ended(leg, 102)
+        elif leg is not None and leg.state in ("calling", "early"):
             if leg.seat or leg.cancel_sent:
                 self._free(leg)
             else:
                 self._ended(leg, 102)  # recovery on timer expiry: the carrier never answered
+
+
+def _usable(media):
+    """``media`` if its remote address is an IP address (RFC 4566 allows a host name; we do not resolve it)."""
+    try:
+        ipaddress.ip_address(media.remote_address)
+    except ValueError:
+        raise ProtocolError(f"SDP connection address {media.remote_address[:40]!r} is not an IP address") from None
+    return media
