@@ -108,6 +108,7 @@ class CardCommands:
         leg.key = self.tx.send_request(leg.invite, remote, now, transport)
         self.legs[port] = leg
         self._by_key[leg.key] = leg
+        self._by_call[leg.invite.call_id] = leg
 
     def hold(self, port: int, on: bool, now: float) -> None:
         """Put the answered call on ``port`` on hold (re-INVITE, a=sendonly) or take it off (sendrecv)."""

@@ -24,6 +24,7 @@ gives A-law silence: the held side (recvonly) sends nothing, the holder may send
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import logging
 import random
@@ -81,11 +82,17 @@ def _family(host: str) -> int:
         raise DriverError(f"RTP: host {host!r} is not an IP address") from None
 
 
-def _norm(addr: tuple) -> Address:
-    ip = ipaddress.ip_address(addr[0].split("%")[0])
+@functools.lru_cache(maxsize=256)
+def _norm_host(host: str) -> str:
+    ip = ipaddress.ip_address(host.split("%")[0])
     if ip.version == 6 and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return str(ip), int(addr[1])
+    return str(ip)
+
+
+def _norm(addr: tuple) -> Address:
+    """The canonical form of a packet's source (cached: every RTP packet asks, from a few peers)."""
+    return _norm_host(addr[0]), int(addr[1])
 
 
 def bind_pair(host: str, port_range: tuple[int, int] = (10000, 20000), first: int | None = None

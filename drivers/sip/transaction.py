@@ -15,6 +15,8 @@ a request, after it stopped the 2xx retransmissions of its INVITE (RFC 6026).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -65,6 +67,19 @@ class TimedOut:
 Event = RequestReceived | ResponseReceived | TimedOut
 
 
+class _Timers(dict):
+    """A transaction's timers (name -> due); each one set also goes on the layer's heap, so the layer finds
+    what is due without looking at every transaction (at 50 calls/s it keeps thousands for 32 s)."""
+
+    def __init__(self, key: tuple, heap: list, counter: itertools.count) -> None:
+        super().__init__()
+        self.key, self.heap, self.counter = key, heap, counter
+
+    def __setitem__(self, name: str, due: float) -> None:
+        super().__setitem__(name, due)
+        heapq.heappush(self.heap, (due, next(self.counter), self.key, name))
+
+
 @dataclass
 class _Tx:
     key: tuple
@@ -74,7 +89,7 @@ class _Tx:
     client: bool
     state: str
     last: bytes = b""  # client: the request (or its ACK); server: the last response sent
-    timers: dict[str, float] = field(default_factory=dict)  # name -> due
+    timers: dict[str, float] = field(default_factory=dict)  # name -> due (a _Timers)
     interval: float = 0.0  # the current retransmission interval (A, E, G)
     final: Response | None = None  # server INVITE in Accepted: the 2xx to match ACKs against
     acked: bool = False  # server INVITE in Accepted: its 2xx was acknowledged
@@ -88,6 +103,9 @@ class TransactionLayer:
     def __init__(self, *, t1: float = 0.5, t2: float = 4.0, t4: float = 5.0) -> None:
         self.t1, self.t2, self.t4 = t1, t2, t4
         self._txs: dict[tuple, _Tx] = {}
+        self._heap: list[tuple] = []  # (due, n, key, name); entries whose timer changed since are skipped
+        self._count = itertools.count()
+        self._accepted: dict[tuple, _Tx] = {}  # (Call-ID, CSeq, To tag) of a 2xx -> its INVITE transaction
         self._out: list[Outgoing] = []
         self._events: list[Event] = []
         self.discarded = 0  # unparsable or unmatched messages
@@ -105,7 +123,8 @@ class TransactionLayer:
         self._out.append(Outgoing(data, addr, transport))
         if method == "ACK":  # no transaction: the ACK for a 2xx is sent and forgotten
             return key
-        tx = _Tx(key, request, addr, transport, True, "calling" if method == "INVITE" else "trying", data)
+        tx = _Tx(key, request, addr, transport, True, "calling" if method == "INVITE" else "trying", data,
+                 self._timers(key))
         self._txs[key] = tx
         if not tx.reliable:
             tx.interval = self.t1
@@ -131,6 +150,7 @@ class TransactionLayer:
             self._later(tx, "J", 0 if tx.reliable else 64 * self.t1, now)
         elif response.status < 300:  # RFC 6026: absorb INVITE repeats, repeat the 2xx until its ACK
             tx.state, tx.final = "accepted", response
+            self._accepted[(tx.request.call_id, tx.request.cseq.seq, response.to.tag)] = tx
             self._later(tx, "L", 64 * self.t1, now)
             if not tx.reliable:
                 tx.interval = self.t1
@@ -192,7 +212,7 @@ class TransactionLayer:
         tx.timers.clear()
         self._events.append(ResponseReceived(tx.key, resp))
         if invite and resp.status < 300:  # the TU ACKs the 2xx itself; repeats arrive as strays
-            del self._txs[tx.key]
+            self._drop(tx)
         elif invite:
             tx.state, tx.last = "completed", _ack_for(tx.request, resp).serialize()
             self._out.append(Outgoing(tx.last, tx.addr, tx.transport))
@@ -227,31 +247,46 @@ class TransactionLayer:
             return
         _stamp_via(req, source)
         tx = _Tx(key, req, _reply_address(req, source, transport), transport, False,
-                 "proceeding" if req.method == "INVITE" else "trying")
+                 "proceeding" if req.method == "INVITE" else "trying", timers=self._timers(key))
         self._txs[key] = tx
         if req.method == "INVITE":  # §17.2.1: 100 Trying at once, the TU may take longer than 200 ms
             self.respond(key, Response.for_request(req, 100), now)
         self._events.append(RequestReceived(key, req, source, transport))
 
     def _accepted_for(self, ack: Request) -> _Tx | None:
-        for tx in self._txs.values():
-            if (tx.state == "accepted" and tx.final is not None and tx.request.call_id == ack.call_id
-                    and tx.request.cseq.seq == ack.cseq.seq and tx.final.to.tag == ack.to.tag):
-                return tx
-        return None
+        tx = self._accepted.get((ack.call_id, ack.cseq.seq, ack.to.tag))
+        return tx if tx is not None and tx.state == "accepted" and tx.key in self._txs else None
+
+    def _timers(self, key: tuple) -> _Timers:
+        return _Timers(key, self._heap, self._count)
+
+    def _drop(self, tx: _Tx) -> None:
+        self._txs.pop(tx.key, None)
+        if tx.final is not None:
+            self._accepted.pop((tx.request.call_id, tx.request.cseq.seq, tx.final.to.tag), None)
+
+    def _live(self, entry: tuple) -> _Tx | None:
+        """The transaction a heap entry is for, if that timer is still set to that time."""
+        due, _, key, name = entry
+        tx = self._txs.get(key)
+        return tx if tx is not None and tx.timers.get(name) == due else None
 
     # --- timers and output ----------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        dues = [t for tx in self._txs.values() for t in tx.timers.values()]
-        return min(dues) if dues else None
+        heap = self._heap
+        while heap and self._live(heap[0]) is None:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def handle_timer(self, now: float) -> None:
-        for tx in list(self._txs.values()):
-            for name, due in sorted(tx.timers.items(), key=lambda kv: kv[1]):
-                if now >= due - 1e-9 and tx.key in self._txs and name in tx.timers:
-                    del tx.timers[name]
-                    self._fire(tx, name, now)
+        heap = self._heap
+        while heap and heap[0][0] <= now + 1e-9:
+            entry = heapq.heappop(heap)
+            tx = self._live(entry)
+            if tx is not None:
+                del tx.timers[entry[3]]
+                self._fire(tx, entry[3], now)
 
     def _fire(self, tx: _Tx, name: str, now: float) -> None:
         if name in ("A", "E", "G"):  # retransmit, back off (A doubles without limit; E and G cap at T2)
@@ -259,14 +294,14 @@ class TransactionLayer:
             tx.interval = tx.interval * 2 if name == "A" else min(tx.interval * 2, self.t2)
             tx.timers[name] = now + tx.interval
         elif name in ("B", "F", "H") or (name == "L" and not tx.acked):  # L unacked: RFC 3261 §13.3.1.4
-            del self._txs[tx.key]
+            self._drop(tx)
             self._events.append(TimedOut(tx.key, tx.request))
         else:  # D, I, J, K, L: the transaction's quiet time is over
-            del self._txs[tx.key]
+            self._drop(tx)
 
     def _later(self, tx: _Tx, name: str, delay: float, now: float) -> None:
         if delay <= 0:
-            self._txs.pop(tx.key, None)
+            self._drop(tx)
         else:
             tx.timers[name] = now + delay
 

@@ -55,6 +55,7 @@ class SipCalls(CardCommands):
         self.tx = transactions or TransactionLayer()
         self.legs: dict[int, Leg] = {}  # port -> its call
         self._by_key: dict[tuple, Leg] = {}  # INVITE or CANCEL/BYE transaction -> leg
+        self._by_call: dict[str, Leg] = {}  # Call-ID -> leg (in-dialog requests find their call by it)
         self._events: list[CardEvent] = []
         self._media: list[tuple[int, Any]] = []
         self._out: list[Outgoing] = []
@@ -205,6 +206,7 @@ class SipCalls(CardCommands):
             return None
         self.legs[port] = leg
         self._by_key[ev.key] = leg
+        self._by_call[req.call_id] = leg
         return leg
 
     def _answer(self, leg: Leg, now: float) -> None:
@@ -222,10 +224,8 @@ class SipCalls(CardCommands):
             self._media.append((leg.port, leg.media))
 
     def _dialog_leg(self, req: Request) -> Leg | None:
-        for leg in self.legs.values():
-            if leg.dialog is not None and leg.dialog.matches(req):
-                return leg
-        return None
+        leg = self._by_call.get(req.call_id)
+        return leg if leg is not None and leg.dialog is not None and leg.dialog.matches(req) else None
 
     def _in_dialog(self, leg: Leg, ev: RequestReceived, now: float) -> None:
         req = ev.request
@@ -292,6 +292,8 @@ class SipCalls(CardCommands):
     def _free(self, leg: Leg) -> None:
         leg.state = "ended"
         self.freed_now.add(leg.port)
+        if leg.invite is not None and self._by_call.get(leg.invite.call_id) is leg:
+            del self._by_call[leg.invite.call_id]
         if self.legs.get(leg.port) is leg:
             del self.legs[leg.port]
             self._media.append((leg.port, None))
