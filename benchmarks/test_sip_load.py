@@ -53,7 +53,6 @@ import subprocess
 import time
 from pathlib import Path
 
-
 from benchmarks.sip_load import (CARRIER_SHORT, CARRIER_TALK, HOST, PHONE_ANSWER, PHONES_REGISTER, SIPP_PCAP_DIR,
                                  SetupTimes, Ticker, alaw_from_pcap, free_media_base, free_port, percentiles,
                                  phones_csv, read_rtt, read_stat, wait_process)
