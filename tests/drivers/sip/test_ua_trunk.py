@@ -204,3 +204,21 @@ def test_we_put_a_call_on_hold_and_take_it_off():
         assert (port, media.direction) == (0, ours)
     with pytest.raises(DriverError, match="no answered call on SIP port 1 to hold"):
         ua.hold(1, True, 6.0)
+
+
+def test_a_challenged_invite_is_sent_again_with_credentials_once():
+    from drivers.sip.digest import Credentials
+    ua = make()
+    ua.dial(0, "110", 0.0)
+    [inv] = out(ua)
+    challenge = Response.for_request(inv, 407, to_tag="x")
+    challenge.headers.add("Proxy-Authenticate", 'Digest realm="ims.example.cn", nonce="n1", algorithm=MD5, qop="auth"')
+    ua.receive(challenge.serialize(), CARRIER, 0.1)
+    ack, again = out(ua)
+    assert ack.method == "ACK" and again.method == "INVITE"
+    assert again.cseq.seq == inv.cseq.seq + 1 and again.call_id == inv.call_id
+    assert again.via[0].branch != inv.via[0].branch
+    cred = Credentials.parse(again.headers.get("Proxy-Authorization"))
+    assert cred.username == "4008001234" and cred.check("pw", "INVITE")
+    ua.receive(Response.for_request(again, 407, to_tag="y").serialize(), CARRIER, 0.2)  # refused again: give up
+    assert events(ua) == [Released(0, 21)] and 0 not in ua.legs
