@@ -195,8 +195,7 @@ class SipCalls(CardCommands):
                 NameAddr.parse(route, "Record-Route")
         except ProtocolError as exc:
             log.info("SIP: refusing a call from %s:%s: %s", *ev.source, exc)
-            self._respond(ev.key, Response.for_request(req, 400, str(exc)[:100].replace("\r", " ")
-                                                       .replace("\n", " "), to_tag=leg.local_tag), now)
+            self._respond(ev.key, Response.for_request(req, 400, to_tag=leg.local_tag), now)
             return None
         try:
             leg.answer_sdp = self._sdp_answer(leg, req.body) if req.body else b""
