@@ -7,7 +7,8 @@ It never reads a clock, a socket or a file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from drivers.base import Alarm, Digit, OffHook, OnHook, PortFault, Released, Seized
 
@@ -31,7 +32,8 @@ class Call:
     agent_answer: float | None = None
     end: float | None = None
     state: str = "ivr"  # ivr, queued, ringing, talking, ended
-    agent: Agent | None = None
+    agent: Agent | None = None  # the agent rung (one) or talking; None while ring-all rings several
+    ringing: list[Agent] = field(default_factory=list)  # the agents being rung for the call
     ivr: IvrSession | None = None
     recorded: bool = False
     deadline: float | None = None  # ring timeout or maximum queue wait
@@ -67,7 +69,7 @@ class CallCentre:
         self.port_spans = dict(port_spans or {p: 1 for p in self.trunk_ports})
         self.span_alarms: dict[int, list[str]] = {}  # spans in alarm and their alarms
         self.faulty_ports: dict[int, str] = {}  # ports out of service and why
-        self.acd = Acd(agents, strategy=queue.get("strategy", "longest_idle"))
+        self.acd = Acd(agents, strategy=queue.get("strategy", "longest-idle"), seed=queue.get("seed", 0))
         self.ivr_cfg = ivr
         self.queue_name = queue.get("name", "default")
         self.ring_timeout_s = float(queue["ring_timeout_s"])
@@ -77,6 +79,14 @@ class CallCentre:
         self._n = 0
         self.calls: dict[int, Call] = {}  # by trunk port, live calls only
         self.counts = {"offered": 0, "answered": 0, "abandoned": 0}
+        self.local_day: Callable[[float], tuple[float, float]] | None = None  # now -> (day start, next day start)
+        self._day_end: float | None = None
+
+    def new_day(self, now: float) -> None:
+        """Begin the local day ``now`` lies in (the ACD's calls and talk today start from zero)."""
+        if self.local_day is not None:
+            start, self._day_end = self.local_day(now)
+            self.acd.start_day(start)
 
     # --- entry points -----------------------------------------------------------------------
 
@@ -109,10 +119,14 @@ class CallCentre:
 
     def next_deadline(self) -> float | None:
         times = [c.deadline for c in self.calls.values() if c.deadline is not None]
+        if self._day_end is not None:
+            times.append(self._day_end)  # midnight: a new day for the ACD's counts
         times += [c.ivr.deadline for c in self.calls.values() if c.ivr is not None and c.ivr.deadline is not None]
         return min(times) if times else None
 
     def advance(self, now: float) -> list[Action]:
+        if self._day_end is not None and now >= self._day_end:  # midnight
+            self.new_day(now)
         out: list[Action] = []
         for call in list(self.calls.values()):
             if call.ivr is not None and call.ivr.deadline is not None and call.ivr.deadline <= now:
@@ -165,51 +179,75 @@ class CallCentre:
 
     def _dispatch(self, now: float) -> list[Action]:
         out: list[Action] = []
-        while (pair := self.acd.next_pair()) is not None:
-            entry, agent = pair
+        while (got := self.acd.next_group()) is not None:
+            entry, group = got
             call = next(c for c in self.calls.values() if c.call_id == entry.call_id)
-            call.state, call.agent = "ringing", agent
+            call.state, call.ringing = "ringing", list(group)
+            call.agent = group[0] if len(group) == 1 else None
             call.deadline = now + self.ring_timeout_s
-            agent.call_id = call.call_id
-            data = {"call_id": call.call_id, "seat": agent.seat}
-            out += [
-                Ring(agent.port, call.caller),
-                *self._agent_state(agent, "ringing", now),
-                LogEvent(call.call_id, "call.ringing", data),
-                Publish("call.ringing", data),
-                Publish("queue.length", {"length": len(self.acd.queue)}),
-            ]
+            for agent in group:
+                agent.call_id = call.call_id
+                data = {"call_id": call.call_id, "seat": agent.seat}
+                out += [
+                    Ring(agent.port, call.caller),
+                    *self._agent_state(agent, "ringing", now),
+                    LogEvent(call.call_id, "call.ringing", data),
+                    Publish("call.ringing", data),
+                ]
+            out.append(Publish("queue.length", {"length": len(self.acd.queue)}))
+        return out
+
+    def _stop_ringing(self, call: Call, now: float, *, keep: Agent | None = None,
+                      to_back: bool = True) -> list[Action]:
+        """Stop ringing the call's agents (but ``keep``); they are available again, at the back of the
+        idle order if ``to_back``."""
+        out: list[Action] = []
+        for agent in call.ringing:
+            if agent is keep:
+                continue
+            agent.call_id = None
+            if to_back:
+                agent.idle_since = now
+            out += [StopRing(agent.port), *self._agent_state(agent, "available", now)]
+        call.ringing = []
         return out
 
     def _ring_no_answer(self, call: Call, now: float) -> list[Action]:
-        agent = call.agent
+        rung = call.ringing
         call.agent, call.state = None, "queued"
         call.deadline = call.queued + self.max_wait_s
-        agent.call_id = None
-        agent.idle_since = now  # to the back of the idle order
         self.acd.enqueue(call.call_id, call.queued, front=True)
-        return [
-            StopRing(agent.port),
-            LogEvent(call.call_id, "call.ring_no_answer", {"seat": agent.seat, "ring_s": self.ring_timeout_s}),
-            *self._agent_state(agent, "available", now),
-        ]
+        out: list[Action] = []
+        for agent in rung:  # each to the back of the idle order
+            agent.call_id = None
+            agent.idle_since = now
+            out += [
+                StopRing(agent.port),
+                LogEvent(call.call_id, "call.ring_no_answer", {"seat": agent.seat, "ring_s": self.ring_timeout_s}),
+                *self._agent_state(agent, "available", now),
+            ]
+        call.ringing = []
+        return out
 
     def _offhook(self, port: int, now: float) -> list[Action]:
         agent = self.acd.by_port.get(port)
         if agent is None:
             return []
-        call = next((c for c in self.calls.values() if c.agent is agent), None)
+        call = next((c for c in self.calls.values() if agent in c.ringing), None)
         if agent.state != "ringing" or call is None:
             # off hook with no call for the seat: an available agent is busy until the phone goes down
             if agent.state != "available":
                 return []
             agent.resume = "available"
             return self._agent_state(agent, "busy", now)
-        call.state, call.agent_answer, call.deadline = "talking", now, None
+        others = self._stop_ringing(call, now, keep=agent, to_back=False)  # ring-all: the first to answer
+        call.state, call.agent_answer, call.deadline, call.agent = "talking", now, None, agent
         self.counts["answered"] += 1
+        self.acd.answered(agent, now)
         data = {"call_id": call.call_id, "seat": agent.seat, "wait_s": round(call.wait_s, 3)}
         out: list[Action] = [
             StopRing(port),
+            *others,
             StopTone(call.port),
             Connect(call.port, port),
             *self._agent_state(agent, "talking", now),
@@ -256,12 +294,12 @@ class CallCentre:
             self.acd.remove(call.call_id)
             out.append(Publish("queue.length", {"length": len(self.acd.queue)}))
         agent = call.agent
-        if agent is not None:
+        if call.state == "ringing":
+            out += self._stop_ringing(call, now)
+        elif agent is not None:
             agent.call_id = None
-            if call.state == "ringing":
-                agent.idle_since = now
-                out += [StopRing(agent.port), *self._agent_state(agent, "available", now)]
-            elif call.state == "talking":
+            if call.state == "talking":
+                self.acd.talked(agent, now - call.agent_answer, now)
                 out.append(Disconnect(call.port, agent.port))
                 if ended_by == "agent":
                     agent.idle_since = now

@@ -14,6 +14,7 @@ import math
 import signal
 import sys
 
+from .acd import LEGACY_NAMES, STRATEGIES
 from .errors import ApplianceError
 
 log = logging.getLogger("appliance")
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seats", type=int, default=6)
     sim.add_argument("--aht", type=_positive(float), default=180.0, help="mean talk time, seconds (exponential)")
     sim.add_argument("--patience", type=_patience, default=math.inf, help="mean patience, seconds, or inf")
-    sim.add_argument("--strategy", default="longest_idle")
+    sim.add_argument("--strategy", default="longest-idle", type=lambda v: LEGACY_NAMES.get(v, v),
+                     help=f"which available agent gets the next call: {', '.join(STRATEGIES)}")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--media", action="store_true", help="move all digits and audio through the media path")
     sim.add_argument("--trunks", type=int, default=30)

@@ -82,8 +82,11 @@ SCHEMA: dict[str, dict[str, Option]] = {
     },
     "queue": {
         "name": Option("str", "default", "queue name", 1, 32),
-        "strategy": Option("choice", "longest_idle", "which idle agent gets the next call",
-                           choices=("longest_idle",)),
+        "strategy": Option("choice", "longest-idle", "which available agent gets the next call: ring-all, "
+                           "round-robin, random, fewest-calls (today), least-talk-time (today), longest-idle, "
+                           "skill-level (seats' skill, highest first) or fixed-order (seat 1 first)",
+                           choices=("ring-all", "round-robin", "random", "fewest-calls", "least-talk-time",
+                                    "longest-idle", "skill-level", "fixed-order")),
         "ring_timeout_s": Option("float", 15.0, "ring an agent this long before trying the next",
                                  5, 120, unit="seconds"),
         "max_wait_s": Option("float", 300.0, "longest a caller waits in queue", 10, 3600, unit="seconds"),
@@ -135,6 +138,7 @@ SEAT_ITEM: dict[str, Option] = {
     "extension": Option("digits", None, "internal extension, unique (default 80N)", 2, 8),
     "sip_password": Option("str", "", "password the seat's IP phone registers with (when the seats are IP "
                            "phones: 8 to 64 characters)", 0, 64),
+    "skill": Option("int", 5, "skill level of the seat's agent, for the skill-level strategy (higher first)", 1, 10),
 }
 
 # ``analog`` is a list section: one item per analog port that DAHDI is to configure.
@@ -144,12 +148,15 @@ ANALOG_ITEM: dict[str, Option] = {
     "kind": Option("choice", "fxs", "fxs: the port rings a phone; fxo: the port is wired to a line",
                    choices=("fxs", "fxo")),
 }
+# old saved values that still load: (key, old value) -> the value now
+LEGACY_CHOICES: dict[tuple[str, str], str] = {("queue.strategy", "longest_idle"): "longest-idle"}
 SPAN_CHANNELS = 31  # an E1 span numbers its timeslots 1..31 whichever of them carry calls
 SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "ivr", "recording", "sip", "web")
 
 
 def _default_seats(n: int) -> list[dict]:
-    return [{"seat": i, "name": _msg("config.seat_name", "zh", n=i), "extension": f"80{i}", "sip_password": ""}
+    return [{"seat": i, "name": _msg("config.seat_name", "zh", n=i), "extension": f"80{i}", "sip_password": "",
+             "skill": 5}
             for i in range(1, n + 1)]
 
 
@@ -199,6 +206,7 @@ def _check(key: str, opt: Option, value: Any) -> Any:
         if not (re.fullmatch(r"[0-9]*", value) and opt.lo <= len(value) <= opt.hi):
             raise fail(f"must be {_num(opt.lo)}..{_num(opt.hi)} digits")
     elif kind == "choice":
+        value = LEGACY_CHOICES.get((key, value), value)  # a value saved by an older version
         if value not in opt.choices:
             raise fail(f"is not allowed; one of {', '.join(sorted(opt.choices))}")
     elif kind == "timezone":
@@ -268,7 +276,7 @@ def _check_seats(raw: Any, n_seats: int) -> list[dict]:
         if isinstance(item, dict) and "seat" in item:
             _check(f"{where}.seat", SEAT_ITEM["seat"], seat_no)
         defaults = {"seat": seat_no, "name": _msg("config.seat_name", "zh", n=seat_no),
-                    "extension": f"80{seat_no}", "sip_password": ""}
+                    "extension": f"80{seat_no}", "sip_password": "", "skill": SEAT_ITEM["skill"].default}
         seats.append(_check_mapping(where, SEAT_ITEM, item, defaults))
     for field in ("seat", "extension"):
         first: dict[Any, int] = {}

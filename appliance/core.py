@@ -100,11 +100,13 @@ class Core:
             raise DriverError(f"the card has {len(fxs)} FXS ports but the config has {len(seats)} seats")
         now = clock.now()
         agents = [Agent(seat=s["seat"], port=fxs[i], name=s["name"], extension=s["extension"], since=now,
-                        idle_since=now) for i, s in enumerate(seats)]
+                        idle_since=now, skill=s["skill"]) for i, s in enumerate(seats)]
         prefix = dt.datetime.fromtimestamp(clock.wall(), self.tz).strftime("%Y%m%d%H%M%S")
         self.logic = CallCentre(trunks, agents, IvrConfig.from_config(cfg["ivr"]), cfg["queue"],
                                 record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix,
                                 port_spans={p.index: p.span for p in self.card.ports if p.span is not None})
+        self.logic.local_day = self._local_day
+        self.logic.new_day(now)
         if prompts is None:
             prompts = render_prompts(PromptLibrary(data.prompts, lang=cfg["system"]["language"],
                                                   level_dbm0=cfg["ivr"]["prompt_level_dbm0"]), cfg)
@@ -163,6 +165,13 @@ class Core:
             raise CommandError("conflict", str(e)) from None
         self.runtime.apply(actions, now)
         return {"seat": seat, "state": agent.state}
+
+    def _local_day(self, now: float) -> tuple[float, float]:
+        """The local day ``now`` (runtime clock) lies in, as (its midnight, the next midnight) on that clock."""
+        epoch = self.clock.epoch(now)
+        midnight = dt.datetime.fromtimestamp(epoch, self.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        tomorrow = (midnight + dt.timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=self.tz)
+        return now + midnight.timestamp() - epoch, now + tomorrow.timestamp() - epoch
 
     async def start(self) -> None:
         await self.server.start()

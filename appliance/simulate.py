@@ -10,6 +10,7 @@ plus idle time of the seats.
 from __future__ import annotations
 
 import math
+import random
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ class SimParams:
     seats: int = 6
     aht: float = 180.0  # mean talk time, seconds (exponential)
     patience: float = math.inf  # mean patience, seconds (exponential); inf: nobody abandons
-    strategy: str = "longest_idle"
+    strategy: str = "longest-idle"
     seed: int = 0
     media: bool = False
     trunks: int = 30
@@ -54,6 +55,7 @@ def metrics(calls: list[dict], agents, end: float, short_abandon_s: float) -> di
     abandoned = [c for c in calls if c["disposition"] == "abandoned"]
     short = [c for c in abandoned if c["wait_s"] is not None and c["wait_s"] < short_abandon_s]
     within = [c for c in answered if c["wait_s"] <= SERVICE_LEVEL_S]
+    queued = [c["wait_s"] for c in calls if c["wait_s"] is not None]
     denominator = len(calls) - len(short)
     handle = sum(a.time_in_state(s, end) for a in agents for s in ("ringing", "talking", "busy"))
     idle = sum(a.time_in_state("available", end) for a in agents)
@@ -63,12 +65,14 @@ def metrics(calls: list[dict], agents, end: float, short_abandon_s: float) -> di
         "abandoned": len(abandoned),
         "asa_s": round(float(np.mean([c["wait_s"] for c in answered])), 3) if answered else 0.0,
         "service_level_20s": round(len(within) / denominator, 4) if denominator else 1.0,
+        "mean_wait_s": round(float(np.mean(queued)), 3) if queued else 0.0,  # all queued calls, abandons too
+        "wait_over_20s": round(float(np.mean(np.array(queued) > SERVICE_LEVEL_S)), 4) if queued else 0.0,
         "occupancy": round(handle / (handle + idle), 4) if handle + idle else 0.0,
     }
 
 
-def simulate(p: SimParams, data_root: str | None = None) -> dict:
-    """Run the simulation and return its summary (see module docstring)."""
+def simulate(p: SimParams, data_root: str | None = None, records: list | None = None) -> dict:
+    """Run the simulation and return its summary (see module docstring); ``records`` gets the call records."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="appliance-sim-") as tmp:
         data = DataDir.open(data_root or tmp, create=True)
@@ -83,6 +87,7 @@ def simulate(p: SimParams, data_root: str | None = None) -> dict:
         # the prompts' content does not matter to the statistics, only their length: no TTS needed
         prompts = render_prompts(PromptLibrary(data.prompts, espeak=None, warn=lambda m: None), cfg)
         core = Core(data, cfg, VirtualClock(), card=card, prompts=prompts, media=p.media)
+        core.logic.acd.rng = random.Random(p.seed)  # the random strategy: reproducible from the seed
         try:
             rt = core.runtime
             rt.run_until(horizon)
@@ -91,6 +96,8 @@ def simulate(p: SimParams, data_root: str | None = None) -> dict:
                 rt.run_until(min(rt.next_time(), limit))
             core.settle()
             calls = core.journal.calls(limit=10**9)
+            if records is not None:
+                records.extend(calls)
             out = metrics(calls, core.logic.acd.agents, rt.now, p.short_abandon_s)
         finally:
             core.close()

@@ -45,7 +45,7 @@ def test_simulate_prints_the_summary(tmp_path):
     assert first.returncode == 0, first.stderr
     out = json.loads(first.stdout)
     assert set(out) == {"offered", "answered", "abandoned", "asa_s", "service_level_20s", "occupancy", "blocked",
-                        "wall_s"}
+                        "mean_wait_s", "wait_over_20s", "wall_s"}
     assert 800 - 4 * 28 < out["offered"] < 800 + 4 * 28  # Poisson(800): four standard deviations
     assert out["answered"] + out["abandoned"] == out["offered"]
     assert 0 < out["abandoned"] < out["answered"]
@@ -72,8 +72,9 @@ def test_simulate_with_media_moves_digits_as_audio():
 
 @pytest.mark.parametrize("args, message", [
     (("simulate", "--hours", "1", "--calls-per-hour", "10", "--seats", "30"), "error: --seats: 30 is out of range; allowed 1..24"),
-    (("simulate", "--hours", "1", "--calls-per-hour", "10", "--strategy", "random"),
-     "error: queue.strategy: 'random' is not allowed; one of longest_idle"),
+    (("simulate", "--hours", "1", "--calls-per-hour", "10", "--strategy", "best"),
+     "error: queue.strategy: 'best' is not allowed; one of fewest-calls, fixed-order, least-talk-time, longest-idle, "
+     "random, ring-all, round-robin, skill-level"),
 ])
 def test_simulate_bad_arguments(args, message):
     res = run(*args)

@@ -31,8 +31,8 @@ def test_defaults_are_the_six_seat_box():
                  "timing": 1, "lbo": 0, "dchan": 16, "channels": "1-15,17-31",
                  "calling_number": ""},
         "analog": [{"channel": c, "kind": "fxs"} for c in range(32, 38)],
-        "seats": [{"seat": i, "name": f"坐席{i}", "extension": f"80{i}", "sip_password": ""} for i in range(1, 7)],
-        "queue": {"name": "default", "strategy": "longest_idle", "ring_timeout_s": 15.0, "max_wait_s": 300.0},
+        "seats": [{"seat": i, "name": f"坐席{i}", "extension": f"80{i}", "sip_password": "", "skill": 5} for i in range(1, 7)],
+        "queue": {"name": "default", "strategy": "longest-idle", "ring_timeout_s": 15.0, "max_wait_s": 300.0},
         "ivr": {"welcome": "您好，欢迎致电。咨询请按1。", "voice": "cmn", "menu": {"1": "queue"},
                 "digit_timeout_s": 5.0, "retries": 2, "prompt_level_dbm0": -16.0},
         "recording": {"enabled": True, "mode": "mono"},
@@ -55,18 +55,18 @@ def test_every_option_default_passes_its_own_check_and_has_help():
 
 def test_validate_returns_a_copy_merged_with_defaults():
     out = validate({"queue": {"ring_timeout_s": 20}, "card": {"seats": 2}})
-    assert out["queue"] == {"name": "default", "strategy": "longest_idle", "ring_timeout_s": 20.0, "max_wait_s": 300.0}
+    assert out["queue"] == {"name": "default", "strategy": "longest-idle", "ring_timeout_s": 20.0, "max_wait_s": 300.0}
     assert isinstance(out["queue"]["ring_timeout_s"], float)
-    assert out["seats"] == [{"seat": 1, "name": "坐席1", "extension": "801", "sip_password": ""},
-                            {"seat": 2, "name": "坐席2", "extension": "802", "sip_password": ""}]
+    assert out["seats"] == [{"seat": 1, "name": "坐席1", "extension": "801", "sip_password": "", "skill": 5},
+                            {"seat": 2, "name": "坐席2", "extension": "802", "sip_password": "", "skill": 5}]
     out["ivr"]["menu"]["2"] = "hangup"
     assert DEFAULTS["ivr"]["menu"] == {"1": "queue"}
 
 
 def test_seat_items_default_from_their_number():
     out = validate({"card": {"seats": 2}, "seats": [{"seat": 12}, {"name": "王芳", "extension": "8888"}]})
-    assert out["seats"] == [{"seat": 12, "name": "坐席12", "extension": "8012", "sip_password": ""},
-                            {"seat": 2, "name": "王芳", "extension": "8888", "sip_password": ""}]
+    assert out["seats"] == [{"seat": 12, "name": "坐席12", "extension": "8012", "sip_password": "", "skill": 5},
+                            {"seat": 2, "name": "王芳", "extension": "8888", "sip_password": "", "skill": 5}]
 
 
 # -- the first problem, one exact line -----------------------------------------------------
@@ -78,7 +78,11 @@ def test_seat_items_default_from_their_number():
      "queue.ring_timout_s: unknown key; allowed keys: max_wait_s, name, ring_timeout_s, strategy"),
     ({"queue": {"ring_timeout_s": "15"}}, "queue.ring_timeout_s: '15' is a string; expected a number"),
     ({"queue": {"max_wait_s": float("nan")}}, "queue.max_wait_s: nan is not a finite number"),
-    ({"queue": {"strategy": "random"}}, "queue.strategy: 'random' is not allowed; one of longest_idle"),
+    ({"queue": {"strategy": "busiest"}}, "queue.strategy: 'busiest' is not allowed; one of fewest-calls, fixed-order, "
+     "least-talk-time, longest-idle, random, ring-all, round-robin, skill-level"),
+    ({"queue": {"strategy": "fewest_calls"}}, "queue.strategy: 'fewest_calls' is not allowed; one of fewest-calls, "
+     "fixed-order, least-talk-time, longest-idle, random, ring-all, round-robin, skill-level"),
+    ({"seats": [{"skill": 0}] + [{}] * 5}, "seats[0].skill: 0 is out of range; allowed 1..10"),
     ({"queue": 5}, "queue: 5 is an integer; expected an object of keys"),
     ({"ivr": {"menu": {"1": "queue", "7": "dance"}}}, "ivr.menu.7: 'dance' is not allowed; one of hangup, queue, repeat"),
     ({"ivr": {"menu": {"12": "queue"}}}, "ivr.menu.12: not a DTMF key; one of 0-9, *, #"),
@@ -164,7 +168,7 @@ def test_seat_errors():
     assert err({"seats": bad}) == "seats[0].seat: 0 is out of range; allowed 1..24"
     bad = copy.deepcopy(seats)
     bad[2]["desk"] = 3
-    assert err({"seats": bad}) == "seats[2].desk: unknown key; allowed keys: extension, name, seat, sip_password"
+    assert err({"seats": bad}) == "seats[2].desk: unknown key; allowed keys: extension, name, seat, sip_password, skill"
     assert err({"seats": seats[:5]}) == "seats: has 5 items but card.seats is 6; give one item per seat"
     assert len(validate({"card": {"seats": 8}})["seats"]) == 8
     assert err({"card": {"seats": 8}, "seats": seats}) == "seats: has 6 items but card.seats is 8; give one item per seat"
@@ -205,8 +209,8 @@ def test_save_merges_partial_sections_and_keeps_doc_ids(tmp_path):
     assert new["ivr"]["menu"] == {"1": "queue", "0": "hangup"}
     assert load_config(path) == new
     assert {d["section"]: i for i, d in read_tables(path)["settings"].items()} == ids
-    seats = [{"seat": 1, "name": "张三", "extension": "8001", "sip_password": ""},
-             {"seat": 2, "name": "李四", "extension": "8002", "sip_password": ""}]
+    seats = [{"seat": 1, "name": "张三", "extension": "8001", "sip_password": "", "skill": 5},
+             {"seat": 2, "name": "李四", "extension": "8002", "sip_password": "", "skill": 5}]
     new = save_config(path, {"card": {"seats": 2}, "seats": seats})
     assert new["seats"] == seats and load_config(path)["card"]["seats"] == 2
 
@@ -281,7 +285,7 @@ def test_set_value_parses_json_else_takes_a_string(tmp_path):
     assert set_value(path, "system.box_number", '"95512"')["system"]["box_number"] == "95512"
     assert set_value(path, "ivr.menu.0", "hangup")["ivr"]["menu"] == {"1": "queue", "0": "hangup"}
     assert set_value(path, "ivr.menu.#", "repeat")["ivr"]["menu"] == {"1": "queue", "0": "hangup", "#": "repeat"}
-    assert set_value(path, "seats[2].name", "王芳")["seats"][2] == {"seat": 3, "name": "王芳", "extension": "803", "sip_password": ""}
+    assert set_value(path, "seats[2].name", "王芳")["seats"][2] == {"seat": 3, "name": "王芳", "extension": "803", "sip_password": "", "skill": 5}
     cfg = set_value(path, "ivr.menu", '{"9": "queue"}')
     assert cfg["ivr"]["menu"] == {"9": "queue"}
     assert load_config(path) == cfg
@@ -387,3 +391,20 @@ def test_concurrent_savers_lose_no_update(tmp_path):
         t.join()
     cfg = load_config(path)
     assert (cfg["queue"]["ring_timeout_s"], cfg["web"]["port"]) == (44.0, 9039)
+
+
+def test_every_strategy_is_a_queue_strategy_and_the_old_name_still_loads(tmp_path):
+    from appliance.acd import STRATEGIES
+    for name in STRATEGIES:
+        assert validate({"queue": {"strategy": name}})["queue"]["strategy"] == name
+    assert validate({"queue": {"strategy": "longest_idle"}})["queue"]["strategy"] == "longest-idle"
+    old = tmp_path / "config.json"
+    old.write_text(json.dumps({"settings": {"1": {"section": "queue", "values": {"strategy": "longest_idle"}}}}),
+                   encoding="utf-8")  # a file saved by an older version
+    assert load_config(old)["queue"]["strategy"] == "longest-idle"
+    assert save_config(old, {"web": {"port": 8443}})["queue"]["strategy"] == "longest-idle"
+
+
+def test_seat_skill_levels():
+    seats = validate({"card": {"seats": 2}, "seats": [{"skill": 10}, {}]})["seats"]
+    assert [s["skill"] for s in seats] == [10, 5]
