@@ -2,7 +2,8 @@
 
 This module is the one place that decides which agent is rung for the call at the head of the queue.
 Every strategy offers calls only to agents whose state is ``available``; the queue is first come,
-first served. Ties are always broken by longest idle, then by the lowest seat number.
+first served within a priority (VIP callers' entries wait ahead of normal ones). Ties are always broken
+by longest idle, then by the lowest seat number.
 
 =================== ==================================================================================
 ``ring-all``        ring every available agent at once; the first to answer takes the call
@@ -74,6 +75,7 @@ class Agent:
 class QueueEntry:
     call_id: str
     enqueued_at: float
+    priority: int = 0  # higher is served first (VIP callers: 1); first come, first served within a priority
 
 
 def _idle_key(a: Agent) -> tuple:
@@ -81,7 +83,8 @@ def _idle_key(a: Agent) -> tuple:
 
 
 class Acd:
-    """One first-come-first-served queue and the strategy that picks the agent (see the module docstring).
+    """One queue (first come, first served within a priority) and the strategy that picks the agent
+    (see the module docstring).
 
     Parameters
     ----------
@@ -109,14 +112,16 @@ class Acd:
 
     # --- queue ---------------------------------------------------------------------------------
 
-    def enqueue(self, call_id: str, now: float, *, front: bool = False) -> int:
-        """Add a call; returns its 1-based position."""
-        entry = QueueEntry(call_id, now)
+    def enqueue(self, call_id: str, now: float, *, front: bool = False, priority: int = 0) -> int:
+        """Add a call behind every call of its ``priority`` or higher (``front``: ahead of every call of its
+        priority or lower, e.g. a call back from an agent who did not answer); returns its 1-based position."""
+        entry = QueueEntry(call_id, now, priority)
         if front:
-            self.queue.insert(0, entry)
-            return 1
-        self.queue.append(entry)
-        return len(self.queue)
+            i = next((i for i, e in enumerate(self.queue) if e.priority <= priority), len(self.queue))
+        else:
+            i = next((i for i, e in enumerate(self.queue) if e.priority < priority), len(self.queue))
+        self.queue.insert(i, entry)
+        return i + 1
 
     def remove(self, call_id: str) -> QueueEntry | None:
         for i, entry in enumerate(self.queue):

@@ -13,8 +13,9 @@ from typing import Callable
 from drivers.base import Alarm, Digit, OffHook, OnHook, PortFault, Released, Seized
 
 from .acd import Acd, Agent
+from .caller import Screening, area, normalise
 from .actions import (
-    Action, Answer, Connect, Disconnect, Hangup, LogEvent, PromptDone, Publish, Ring, StartRecording,
+    Action, Answer, Connect, Disconnect, Hangup, LogEvent, Play, PromptDone, Publish, Ring, StartRecording,
     StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
 )
 from .ivr import IvrConfig, IvrSession
@@ -31,12 +32,17 @@ class Call:
     queued: float | None = None
     agent_answer: float | None = None
     end: float | None = None
-    state: str = "ivr"  # ivr, queued, ringing, talking, ended
+    state: str = "ivr"  # ivr, blocked (the blocked prompt playing), queued, ringing, talking, ended
     agent: Agent | None = None  # the agent rung (one) or talking; None while ring-all rings several
     ringing: list[Agent] = field(default_factory=list)  # the agents being rung for the call
     ivr: IvrSession | None = None
     recorded: bool = False
     deadline: float | None = None  # ring timeout or maximum queue wait
+    caller_national: str | None = None  # the calling number normalised (appliance.caller); None when withheld
+    caller_area: str | None = None  # "湖北省武汉市", or None
+    caller_kind: str | None = None  # appliance.caller.KINDS, or None when withheld
+    vip: bool = False  # screening says VIP: queued ahead of normal callers
+    block_reason: str | None = None  # screening blocked the call: "blacklist" or "withheld"
 
     @property
     def wait_s(self) -> float | None:
@@ -61,10 +67,15 @@ class CallCentre:
         Record every answered call.
     call_id_prefix : str
         Makes call ids unique across restarts (the runtime passes its start time).
+    screening : appliance.caller.Screening, optional
+        Blacklisted callers hear the ``blocked`` prompt and are cleared (cause 21), VIPs queue ahead.
+    area_code : str
+        The box's area code without the trunk 0, for local calling numbers (``appliance.caller.normalise``).
     """
 
     def __init__(self, trunk_ports: list[int], agents: list[Agent], ivr: IvrConfig, queue: dict,
-                 *, record: bool = True, call_id_prefix: str = "c", port_spans: dict[int, int] | None = None) -> None:
+                 *, record: bool = True, call_id_prefix: str = "c", port_spans: dict[int, int] | None = None,
+                 screening: Screening | None = None, area_code: str = "27") -> None:
         self.trunk_ports = list(trunk_ports)
         self.port_spans = dict(port_spans or {p: 1 for p in self.trunk_ports})
         self.span_alarms: dict[int, list[str]] = {}  # spans in alarm and their alarms
@@ -75,6 +86,8 @@ class CallCentre:
         self.ring_timeout_s = float(queue["ring_timeout_s"])
         self.max_wait_s = float(queue["max_wait_s"])
         self.record = record
+        self.screening = screening
+        self.area_code = area_code
         self.prefix = call_id_prefix
         self._n = 0
         self.calls: dict[int, Call] = {}  # by trunk port, live calls only
@@ -103,6 +116,8 @@ class CallCentre:
             return []
         if isinstance(event, PromptDone):
             call = self.calls.get(event.port)
+            if call is not None and call.state == "blocked":  # the blocked prompt has ended: call rejected
+                return self._end(call, now, "blocked", "system", cause=21, reason=call.block_reason)
             if call is not None and call.ivr is not None:
                 acts, outcome = call.ivr.prompt_done(now)
                 return acts + self._ivr_outcome(call, outcome, now)
@@ -147,24 +162,37 @@ class CallCentre:
             return [Hangup(ev.port, 34)]
         self._n += 1
         call = Call(f"{self.prefix}-{self._n:06d}", ev.port, ev.calling, ev.called, start=now, answer=now)
-        call.ivr = IvrSession(call.call_id, ev.port, self.ivr_cfg)
+        number = normalise(ev.calling, home_area=self.area_code)
+        if number is not None:
+            call.caller_national, call.caller_area, call.caller_kind = number.national, area(number, "zh"), number.kind
+        verdict = self.screening.check(number) if self.screening is not None else "normal"
         self.calls[ev.port] = call
         self.counts["offered"] += 1
-        info = {"call_id": call.call_id, "caller": ev.calling, "called": ev.called, "port": ev.port}
-        return [
-            Answer(ev.port),
-            LogEvent(call.call_id, "call.offered", info),
-            Publish("call.offered", info),
-            *call.ivr.start(now),
-        ]
+        info = {"call_id": call.call_id, "caller": ev.calling, "called": ev.called, "port": ev.port,
+                "caller_national": call.caller_national, "caller_area": call.caller_area,
+                "caller_kind": call.caller_kind}
+        if verdict == "vip":
+            call.vip = True
+            info["vip"] = True
+        out: list[Action] = [Answer(ev.port), LogEvent(call.call_id, "call.offered", info),
+                             Publish("call.offered", info)]
+        if verdict == "blocked":  # answered so the caller hears why, then cleared when the prompt ends
+            call.state, call.block_reason = "blocked", "withheld" if number is None else "blacklist"
+            return out + [LogEvent(call.call_id, "call.blocked", {"reason": call.block_reason,
+                                                                   "caller": ev.calling}),
+                          Play(ev.port, "blocked")]
+        call.ivr = IvrSession(call.call_id, ev.port, self.ivr_cfg)
+        return out + call.ivr.start(now)
 
     def _ivr_outcome(self, call: Call, outcome: str | None, now: float) -> list[Action]:
         if outcome == "queue":
             call.ivr = None
             call.state, call.queued = "queued", now
             call.deadline = now + self.max_wait_s
-            pos = self.acd.enqueue(call.call_id, now)
+            pos = self.acd.enqueue(call.call_id, now, priority=1 if call.vip else 0)
             data = {"call_id": call.call_id, "position": pos, "queue": self.queue_name}
+            if call.vip:
+                data["vip"] = True
             return [
                 StartTone(call.port, "ringback"),
                 LogEvent(call.call_id, "call.queued", data),
@@ -216,7 +244,7 @@ class CallCentre:
         rung = call.ringing
         call.agent, call.state = None, "queued"
         call.deadline = call.queued + self.max_wait_s
-        self.acd.enqueue(call.call_id, call.queued, front=True)
+        self.acd.enqueue(call.call_id, call.queued, front=True, priority=1 if call.vip else 0)
         out: list[Action] = []
         for agent in rung:  # each to the back of the idle order
             agent.call_id = None
@@ -278,7 +306,8 @@ class CallCentre:
         call = self.calls.get(port)
         if call is None:
             return []
-        disposition = {"ivr": "ivr", "queued": "abandoned", "ringing": "abandoned", "talking": "answered"}[call.state]
+        disposition = {"ivr": "ivr", "blocked": "blocked", "queued": "abandoned", "ringing": "abandoned",
+                       "talking": "answered"}[call.state]
         return self._end(call, now, disposition, "caller", cause=None)
 
     # --- clearing -------------------------------------------------------------------------------
@@ -287,7 +316,7 @@ class CallCentre:
              reason: str | None = None) -> list[Action]:
         out: list[Action] = []
         call.end = now
-        if call.ivr is not None:
+        if call.ivr is not None or call.state == "blocked":
             out.append(StopPlay(call.port))
         out.append(StopTone(call.port))
         if call.state == "queued":
@@ -323,7 +352,8 @@ class CallCentre:
             "agent": agent.name if agent and call.agent_answer is not None else None,
             "start_ts": call.start, "answer_ts": call.answer, "queued_ts": call.queued,
             "agent_answer_ts": call.agent_answer, "end_ts": now, "wait_s": wait, "talk_s": talk,
-            "disposition": disposition, "ended_by": ended_by,
+            "disposition": disposition, "ended_by": ended_by, "caller_national": call.caller_national,
+            "caller_area": call.caller_area, "caller_kind": call.caller_kind,
         }
         data = {"call_id": call.call_id, "disposition": disposition, "ended_by": ended_by,
                 "talk_s": None if talk is None else round(talk, 3), "wait_s": None if wait is None else round(wait, 3)}
@@ -386,7 +416,7 @@ class CallCentre:
     def snapshot(self, now: float) -> dict:
         """Trunks, seats and queue for the status command; times are on the runtime's clock."""
         by_id = {c.call_id: c for c in self.calls.values()}
-        trunk_state = {"ivr": "ivr", "queued": "queued", "ringing": "queued", "talking": "agent"}
+        trunk_state = {"ivr": "ivr", "blocked": "ivr", "queued": "queued", "ringing": "queued", "talking": "agent"}
         trunks = []
         for channel, port in enumerate(self.trunk_ports, 1):
             c = self.calls.get(port)

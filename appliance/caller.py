@@ -28,16 +28,16 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import dataclasses
 import os
 import re
 import sqlite3
 from contextlib import closing, contextmanager
-import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, geocoder, shortnumberinfo
+from phonenumbers import PhoneNumberType, shortnumberinfo
 
 from appliance.atomicfile import write_bytes_atomically
 from appliance.errors import ConfigError
@@ -135,6 +135,8 @@ def area(number: Number | None, lang: str = "zh") -> str | None:
     if number is None or number.e164 is None or number.kind not in ("mobile", "landline", "international"):
         return None
     num = _parse(number.e164)
+    from phonenumbers import geocoder  # its data takes a third of a second to load: only when an area is asked
+
     text = geocoder.description_for_number(num, lang, region="CN") if num is not None else ""
     if not text or (number.kind != "international" and text == geocoder.country_name_for_number(num, lang)):
         return None

@@ -20,6 +20,7 @@ from typing import Any
 
 from drivers.dahdi.sysconf import format_channels, parse_channels
 
+from .caller import Screening, normalise
 from .errors import ConfigError
 from .messages import text as _msg
 
@@ -36,7 +37,8 @@ class Option:
     floats), ``bool``, ``choice`` (one of ``choices``), ``timezone`` (an IANA
     zoneinfo name), ``ip`` (an IPv4/IPv6 address), ``menu`` (DTMF key -> one of
     ``choices``), ``channels`` (a DAHDI channel list such as ``1-15,17-31``, every
-    channel in ``lo..hi``; kept sorted and collapsed).
+    channel in ``lo..hi``; kept sorted and collapsed), ``numbers`` (a list of phone numbers or
+    prefixes ending in ``*``, as strings; ``validate`` checks the entries with ``appliance.caller``).
     """
 
     kind: str
@@ -54,6 +56,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "language": Option("choice", "zh", "language of pages and messages", choices=("zh", "en")),
         "box_number": Option("digits", "4008001234", "the number callers dial", 3, 20),
         "timezone": Option("timezone", "Asia/Shanghai", "zone for wall-clock times in records and reports"),
+        "area_code": Option("digits", "27", "the box's own telephone area code (27 Wuhan, 10 Beijing, 755 Shenzhen; "
+                            "a leading 0 is allowed): local 7-8 digit calling numbers get it", 2, 4),
     },
     "card": {
         "driver": Option("choice", "sim", "voice card driver: sim, dahdi (E1 and analog ports) or sip (a SIP trunk "
@@ -125,6 +129,14 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "trunk_register": Option("bool", True, "register with the carrier (false: the carrier sends calls to "
                                  "this address without registration)"),
     },
+    # Caller screening (appliance.caller.Screening): numbers in any form, or prefixes such as "1700*" (national
+    # form) and "+1*" (E.164 form). The blacklist wins over the VIP list.
+    "screening": {
+        "blacklist": Option("numbers", [], "callers who hear the blocked prompt and are cleared, never queued"),
+        "vip": Option("numbers", [], "callers queued ahead of every other caller (first come, first served "
+                      "among VIPs)"),
+        "block_withheld": Option("bool", False, "block callers who withhold their number"),
+    },
     "web": {
         "listen": Option("ip", "127.0.0.1", "address the web page listens on"),
         "port": Option("int", 8080, "TCP port of the web page", 1, 65535),
@@ -151,7 +163,7 @@ ANALOG_ITEM: dict[str, Option] = {
 # old saved values that still load: (key, old value) -> the value now
 LEGACY_CHOICES: dict[tuple[str, str], str] = {("queue.strategy", "longest_idle"): "longest-idle"}
 SPAN_CHANNELS = 31  # an E1 span numbers its timeslots 1..31 whichever of them carry calls
-SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "ivr", "recording", "sip", "web")
+SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "ivr", "recording", "sip", "screening", "web")
 
 
 def _default_seats(n: int) -> list[dict]:
@@ -243,6 +255,14 @@ def _check(key: str, opt: Option, value: Any) -> Any:
         if "queue" not in value.values():
             raise ConfigError(f"{key}: {value!r} has no key leading to 'queue'; at least one is required")
         return dict(value)
+    elif kind == "numbers":
+        if not isinstance(value, list):
+            raise fail(f"is {type_name(value)}; expected a list of numbers such as [\"13912345678\", \"1700*\"]")
+        for i, entry in enumerate(value):
+            if not isinstance(entry, str):
+                raise ConfigError(f"{key}[{i}]: {entry!r} is {type_name(entry)}; expected a string "
+                                  "(a number, or a prefix ending in *)")
+        return list(value)
     elif kind == "channels":
         channels = parse_channels(value)
         if channels is None:
@@ -366,7 +386,26 @@ def validate(raw: dict) -> dict:
     n = out["card"]["seats"]
     out["seats"] = _check_seats(raw["seats"], n) if "seats" in raw else _default_seats(n)
     _check_sip(out)
+    screening(out)  # every screening entry parses as a number or prefix
     return {s: out[s] for s in SECTIONS}
+
+
+def home_area(cfg: dict) -> str:
+    """``system.area_code`` as ``appliance.caller`` takes it: without a leading 0 ("027" -> "27")."""
+    code = cfg["system"]["area_code"]
+    return code[1:] if code.startswith("0") else code
+
+
+def screening(cfg: dict):
+    """The ``appliance.caller.Screening`` of a validated config; ConfigError naming the bad key or entry."""
+    area = home_area(cfg)
+    try:
+        normalise("", home_area=area)
+    except ConfigError:
+        raise ConfigError(f"system.area_code: {cfg['system']['area_code']!r} is not an area code; give 2-3 digits "
+                          "after the trunk 0, e.g. 27 (Wuhan), 10 (Beijing) or 755 (Shenzhen)") from None
+    s = cfg["screening"]
+    return Screening(s["blacklist"], s["vip"], area, block_withheld=s["block_withheld"])
 
 
 def ip_phones(cfg: dict) -> bool:

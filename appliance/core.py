@@ -16,7 +16,7 @@ from drivers.sim import AgentScript, SimCard
 from . import messages
 from .acd import Agent
 from .callcontrol import CallCentre
-from .config import ip_phones
+from .config import home_area, ip_phones, screening
 from .control import CommandError, ControlServer, Enum, EventBus, Int
 from .datadir import DataDir
 from .errors import DriverError
@@ -40,6 +40,7 @@ def render_prompts(library: PromptLibrary, cfg: dict) -> dict[str, np.ndarray]:
         "welcome": cfg["ivr"]["welcome"],
         "invalid": messages.text("prompt.invalid", lang),
         "goodbye": messages.text("prompt.goodbye", lang),
+        "blocked": messages.text("prompt.blocked", lang),  # to a screened-out caller before clearing
     }
     return {name: library.render(text, voice) for name, text in texts.items()}
 
@@ -104,7 +105,8 @@ class Core:
         prefix = dt.datetime.fromtimestamp(clock.wall(), self.tz).strftime("%Y%m%d%H%M%S")
         self.logic = CallCentre(trunks, agents, IvrConfig.from_config(cfg["ivr"]), cfg["queue"],
                                 record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix,
-                                port_spans={p.index: p.span for p in self.card.ports if p.span is not None})
+                                port_spans={p.index: p.span for p in self.card.ports if p.span is not None},
+                                screening=screening(cfg), area_code=home_area(cfg))
         self.logic.local_day = self._local_day
         self.logic.new_day(now)
         if prompts is None:

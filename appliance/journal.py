@@ -32,11 +32,17 @@ CALL_COLUMNS: dict[str, type] = {
     "queued_ts": float, "agent_answer_ts": float, "end_ts": float, "wait_s": float,
     "talk_s": float, "disposition": str, "ended_by": str, "recording": str,
 }
+# Caller identification (appliance.caller), added after schema version 1 shipped. A record may carry these
+# keys too; they live in their own table (created on open, so an older journal keeps working and an older
+# firmware still writes here), and a call read back has them only when its record had them.
+CALLER_COLUMNS: dict[str, type] = {"caller_national": str, "caller_area": str, "caller_kind": str}
+RECORD_FIELDS: dict[str, type] = {**CALL_COLUMNS, **CALLER_COLUMNS}
 _ACCEPT = {str: (str,), int: (numbers.Integral,), float: (numbers.Real,)}
 CHOICES = {
     "direction": ("in", "out"),
-    "disposition": ("answered", "abandoned", "ivr", "failed"),
+    "disposition": ("answered", "abandoned", "ivr", "failed", "blocked"),  # blocked: screened out, never queued
     "ended_by": ("caller", "agent", "system"),
+    "caller_kind": ("mobile", "landline", "service", "international", "unknown"),  # appliance.caller.KINDS
 }
 
 _SCHEMA = """
@@ -52,12 +58,21 @@ CREATE TABLE IF NOT EXISTS call_events (
 );
 CREATE INDEX IF NOT EXISTS call_events_call_id ON call_events (call_id);
 CREATE INDEX IF NOT EXISTS call_events_ts ON call_events (ts);
+CREATE TABLE IF NOT EXISTS call_callers (
+    call_id TEXT PRIMARY KEY, caller_national TEXT, caller_area TEXT, caller_kind TEXT
+);
 """
 
 _COLS = tuple(CALL_COLUMNS)
 _INSERT_CALL = (f"INSERT OR REPLACE INTO calls ({', '.join(_COLS)}) "
                 f"VALUES ({', '.join('?' * len(_COLS))})")
 _INSERT_EVENT = "INSERT INTO call_events (call_id, ts, type, data) VALUES (?, ?, ?, ?)"
+_INSERT_CALLER = (f"INSERT OR REPLACE INTO call_callers (call_id, {', '.join(CALLER_COLUMNS)}) "
+                  f"VALUES (?{', ?' * len(CALLER_COLUMNS)})")
+_DELETE_CALLER = "DELETE FROM call_callers WHERE call_id = ?"
+_SELECT_CALLS = (f"SELECT calls.*, k.call_id IS NOT NULL AS _has_caller, "
+                 f"{', '.join('k.' + c for c in CALLER_COLUMNS)} FROM calls LEFT JOIN call_callers k "
+                 f"ON k.call_id = calls.call_id")
 
 _STOP = object()
 
@@ -66,19 +81,27 @@ class JournalError(ApplianceError):
     """The journal file cannot be opened, or a queued write failed in the writer thread."""
 
 
-def _validate_call(record: dict) -> tuple:
+def _validate_call(record: dict) -> tuple[tuple, tuple | None]:
+    """The calls row of ``record`` and its call_callers row (None when it has no caller identification keys)."""
     if not isinstance(record, dict):
         raise ValueError(f"a call record must be a dict, got {type(record).__name__}")
-    unknown = sorted(set(record) - set(CALL_COLUMNS))
+    unknown = sorted(set(record) - set(RECORD_FIELDS))
     if unknown:
-        raise ValueError(f"unknown call record keys {unknown}; allowed: {list(CALL_COLUMNS)}")
+        raise ValueError(f"unknown call record keys {unknown}; allowed: {list(RECORD_FIELDS)}")
     if not isinstance(record.get("call_id"), str) or not record["call_id"]:
         raise ValueError(f"call_id must be a non-empty string, got {record.get('call_id')!r}")
+    row = _check_values(record, _COLS)
+    caller = (record["call_id"], *_check_values(record, CALLER_COLUMNS)) if set(record) & set(CALLER_COLUMNS) \
+        else None
+    return row, caller
+
+
+def _check_values(record: dict, keys) -> tuple:
     row = []
-    for key in _COLS:
+    for key in keys:
         value = record.get(key)
         if value is not None:
-            kind = CALL_COLUMNS[key]
+            kind = RECORD_FIELDS[key]
             if not isinstance(value, _ACCEPT[kind]) or isinstance(value, bool):
                 raise ValueError(f"call record {key}={value!r} must be {kind.__name__} or None")
             if key in CHOICES and value not in CHOICES[key]:
@@ -88,6 +111,27 @@ def _validate_call(record: dict) -> tuple:
                 raise ValueError(f"call record {key}={value!r} must be a finite number")
         row.append(value)
     return tuple(row)
+
+
+def _write(con: sqlite3.Connection, kind: str, row: tuple) -> None:
+    """One queued write: a call (its calls row, then its call_callers row or none) or an event."""
+    if kind != "call":
+        con.execute(_INSERT_EVENT, row)
+        return
+    call, caller = row
+    con.execute(_INSERT_CALL, call)
+    if caller is not None:
+        con.execute(_INSERT_CALLER, caller)
+    else:  # the whole record is replaced: an older caller identification goes too
+        con.execute(_DELETE_CALLER, (call[0],))
+
+
+def _call_dict(r: sqlite3.Row) -> dict:
+    d = dict(r)
+    if not d.pop("_has_caller"):
+        for key in CALLER_COLUMNS:
+            del d[key]
+    return d
 
 
 def _json_default(obj: Any) -> Any:
@@ -164,15 +208,15 @@ class Journal:
         Parameters
         ----------
         record : dict
-            Keys from ``CALL_COLUMNS`` (``call_id`` required); missing keys are stored as NULL.
+            Keys from ``CALL_COLUMNS`` (``call_id`` required) and ``CALLER_COLUMNS``; missing keys are stored
+            as NULL. A record without any ``CALLER_COLUMNS`` key reads back without them.
 
         Raises
         ------
         ValueError
             Naming unknown keys, or a value of the wrong type or outside its choices.
         """
-        row = _validate_call(record)
-        self._put(("call", row))
+        self._put(("call", _validate_call(record)))
 
     def add_event(self, call_id: str, ts: float, type: str, data: dict | None = None) -> None:
         """Queue one call event; ``data`` is stored as JSON (``ValueError`` if it cannot be)."""
@@ -256,7 +300,7 @@ class Journal:
         try:
             con.execute("BEGIN")
             for kind, row in writes:
-                con.execute(_INSERT_CALL if kind == "call" else _INSERT_EVENT, row)
+                _write(con, kind, row)
             con.execute("COMMIT")
             self.commits += 1
             return
@@ -269,9 +313,9 @@ class Journal:
         # one bad row must not cost the others: retry row by row, keep the first error
         for kind, row in writes:
             try:
-                con.execute(_INSERT_CALL if kind == "call" else _INSERT_EVENT, row)
+                _write(con, kind, row)
             except Exception as e:  # noqa: BLE001 - reported to the next flush()/close()
-                log.error("journal %s: dropped %s %r: %s", self.path, kind, row[0], e)
+                log.error("journal %s: dropped %s %r: %s", self.path, kind, row[0][0] if kind == "call" else row[0], e)
                 with self._err_lock:
                     if self._error is None:
                         self._error = e
@@ -285,23 +329,24 @@ class Journal:
             return self._rcon.execute(sql, args).fetchall()
 
     def get_call(self, call_id: str) -> dict | None:
-        """The committed call row as a dict of all columns, or None."""
-        rows = self._query("SELECT * FROM calls WHERE call_id = ?", (call_id,))
-        return dict(rows[0]) if rows else None
+        """The committed call row as a dict of all columns (and ``CALLER_COLUMNS`` when its record had them),
+        or None."""
+        rows = self._query(_SELECT_CALLS + " WHERE calls.call_id = ?", (call_id,))
+        return _call_dict(rows[0]) if rows else None
 
     def calls(self, since_ts: float | None = None, until_ts: float | None = None,
               limit: int = 1000) -> list[dict]:
         """Committed calls with ``since_ts <= start_ts < until_ts`` (bounds optional), newest first."""
         where, args = [], []
         if since_ts is not None:
-            where.append("start_ts >= ?")
+            where.append("calls.start_ts >= ?")
             args.append(since_ts)
         if until_ts is not None:
-            where.append("start_ts < ?")
+            where.append("calls.start_ts < ?")
             args.append(until_ts)
-        sql = "SELECT * FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self._query(sql + " ORDER BY start_ts DESC, call_id LIMIT ?", (*args, int(limit)))
-        return [dict(r) for r in rows]
+        sql = _SELECT_CALLS + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._query(sql + " ORDER BY calls.start_ts DESC, calls.call_id LIMIT ?", (*args, int(limit)))
+        return [_call_dict(r) for r in rows]
 
     def events(self, call_id: str) -> list[dict]:
         """Committed events of one call in time order: dicts with id, call_id, ts, type, data (decoded)."""

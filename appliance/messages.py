@@ -23,6 +23,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "感谢您的来电，再见。",
         "en": "Thank you for calling. Goodbye.",
     },
+    "prompt.blocked": {  # a screened-out caller (screening.blacklist, screening.block_withheld)
+        "zh": "对不起，您的来电无法接通。",
+        "en": "Sorry, your call cannot be connected.",
+    },
     "prompt.transfer": {
         "zh": "正在为您转接坐席，请稍候。",
         "en": "Transferring you to an agent, please wait.",

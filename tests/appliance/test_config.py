@@ -25,7 +25,8 @@ def err(raw) -> str:
 
 def test_defaults_are_the_six_seat_box():
     assert DEFAULTS == {
-        "system": {"name": "呼叫中心", "language": "zh", "box_number": "4008001234", "timezone": "Asia/Shanghai"},
+        "system": {"name": "呼叫中心", "language": "zh", "box_number": "4008001234", "timezone": "Asia/Shanghai",
+                   "area_code": "27"},
         "card": {"driver": "sim", "trunk_channels": 30, "seats": 6, "tone_plan": "cn", "echo_canceller": "oslec"},
         "span": {"enabled": True, "signalling": "pri_cpe", "framing": "ccs", "coding": "hdb3", "crc4": True,
                  "timing": 1, "lbo": 0, "dchan": 16, "channels": "1-15,17-31",
@@ -39,6 +40,7 @@ def test_defaults_are_the_six_seat_box():
         "sip": {"address": "127.0.0.1", "port": 5060, "rtp_min": 10000, "rtp_max": 20000, "phones": False,
                 "auth": "md5", "trunk_host": "", "trunk_port": 5060, "trunk_transport": "udp", "trunk_domain": "",
                 "trunk_username": "", "trunk_password": "", "trunk_register": True},
+        "screening": {"blacklist": [], "vip": [], "block_withheld": False},
         "web": {"listen": "127.0.0.1", "port": 8080},
     }
     assert validate({}) == DEFAULTS
@@ -134,7 +136,7 @@ def test_seat_items_default_from_their_number():
     ({"analog": [{"channel": 32, "kind": "phone"}]}, "analog[0].kind: 'phone' is not allowed; one of fxo, fxs"),
     ({"analog": [{"channel": 32, "port": 1}]}, "analog[0].port: unknown key; allowed keys: channel, kind"),
     ({"wbe": {}},
-     "wbe: unknown section; allowed sections: analog, card, ivr, queue, recording, seats, sip, span, system, web"),
+     "wbe: unknown section; allowed sections: analog, card, ivr, queue, recording, screening, seats, sip, span, system, web"),
     ([1], "config: [1] is a list; expected an object of sections"),
 ])
 def test_errors_name_key_value_and_what_is_allowed(raw, message):
@@ -315,7 +317,7 @@ def test_set_value_on_the_span_and_the_analog_ports(tmp_path):
      "queue..name: not a config key; write section.key, e.g. queue.ring_timeout_s or seats[0].name"),
     ("queue.name[0]", "1", "queue.name[0]: queue.name is a string; it has no item [0]"),
     ("qeue.name", "1",
-     "qeue: unknown section; allowed sections: analog, card, ivr, queue, recording, seats, sip, span, system, web"),
+     "qeue: unknown section; allowed sections: analog, card, ivr, queue, recording, screening, seats, sip, span, system, web"),
     ("span.signalling", "mfcr2",
      "span.signalling: 'mfcr2' needs span.framing 'cas', not 'ccs'; change both in one save"),
     ("analog[6].kind", "fxo", "analog[6].kind: analog[6] does not exist; the list has 6 items (0..5)"),
