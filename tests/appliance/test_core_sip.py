@@ -5,7 +5,6 @@ extension, rings, answers by itself, and the caller hangs up later. The journal 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 
@@ -17,63 +16,10 @@ from appliance.core import Core, render_prompts
 from appliance.datadir import DataDir
 from appliance.prompts import PromptLibrary
 from tests.drivers.sip.test_sip_card_interop import HOST, baresip_config, free_port
+from tests.peers.sipp import caller_scenario, link_pcaps
 from tests.tools import require_tool
 
-SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="carrier calls the 400 number, presses 1, talks, hangs up">
-  <send retrans="500"><![CDATA[
-INVITE sip:4008001234@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:13912345678@[local_ip]:[local_port]>;tag=[pid]car[call_number]
-To: <sip:4008001234@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:13912345678@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=carrier 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[local_ip_type] [local_ip]
-t=0 0
-m=audio [auto_media_port] RTP/AVP 8 101
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true" rrs="true"/>
-  <send><![CDATA[
-ACK sip:4008001234@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:13912345678@[local_ip]:[local_port]>;tag=[pid]car[call_number]
-To: <sip:4008001234@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <pause milliseconds="2000"/>
-  <nop><action><exec play_pcap_audio="pcap/dtmf_2833_1.pcap"/></action></nop>
-  <pause milliseconds="6000"/>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:13912345678@[local_ip]:[local_port]>;tag=[pid]car[call_number]
-To: <sip:4008001234@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-</scenario>
-"""
+SCENARIO = caller_scenario("4008001234", "13912345678", audio=False, dtmf_after_ms=2000, hangup_after_ms=6000)
 
 
 def test_a_sip_trunk_caller_reaches_an_agent_on_an_ip_phone(tmp_path):
@@ -89,7 +35,7 @@ def test_a_sip_trunk_caller_reaches_an_agent_on_an_ip_phone(tmp_path):
     core = Core(data, cfg, RealClock(), prompts=prompts)
     where = baresip_config(str(tmp_path / "baresip"), box_port, phone_port, ctrl, password="pw801pw801")
     (tmp_path / "scenario.xml").write_text(SCENARIO)
-    os.symlink("/usr/share/sip-tester", tmp_path / "pcap")
+    link_pcaps(tmp_path)
     phone = None
 
     async def run():

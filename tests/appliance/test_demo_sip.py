@@ -8,71 +8,16 @@ every call must succeed (SIPp exits non-zero if one fails).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 
 from appliance.client import ControlClient
 from tests.appliance.test_cli import APPLIANCE, free_port
 from tests.drivers.sip.test_sip_card_interop import baresip_config
+from tests.peers.sipp import caller_scenario, link_pcaps
 from tests.tools import require_tool
 
-SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="a caller of the 400 number: PCMA audio, presses 1, hangs up">
-  <send retrans="500"><![CDATA[
-INVITE sip:400@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:1390000[call_number]@[local_ip]:[local_port]>;tag=[pid]c[call_number]
-To: <sip:400@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:caller@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=caller 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[local_ip_type] [local_ip]
-t=0 0
-m=audio [auto_media_port] RTP/AVP 8 101
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true" rrs="true"/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:1390000[call_number]@[local_ip]:[local_port]>;tag=[pid]c[call_number]
-To: <sip:400@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <nop><action><exec play_pcap_audio="pcap/g711a.pcap"/></action></nop>
-  <pause milliseconds="3000"/>
-  <nop><action><exec play_pcap_audio="pcap/dtmf_2833_1.pcap"/></action></nop>
-  <pause milliseconds="4000"/>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:1390000[call_number]@[local_ip]:[local_port]>;tag=[pid]c[call_number]
-To: <sip:400@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-</scenario>
-"""
+SCENARIO = caller_scenario("400", "1390000[call_number]", audio=True, dtmf_after_ms=3000, hangup_after_ms=4000)
 
 
 def wait_for(what, check, timeout=15.0):
@@ -114,7 +59,7 @@ def test_demo_with_sip_phones_and_thirty_calls_from_sipp(tmp_path):
             wait_for("2001 to register", lambda: seat_2001()["state"] != "out_of_service")
 
         (tmp_path / "scenario.xml").write_text(SCENARIO)
-        os.symlink("/usr/share/sip-tester", tmp_path / "pcap")
+        link_pcaps(tmp_path)
         carrier = subprocess.run([sipp, f"127.0.0.1:{sip_port}", "-sf", str(tmp_path / "scenario.xml"),
                                   "-i", "127.0.0.1", "-p", str(free_port()), "-m", "30", "-l", "30", "-r", "30",
                                   "-nostdin", "-timeout", "40", "-trace_err", "-error_file",

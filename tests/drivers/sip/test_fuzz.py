@@ -41,12 +41,13 @@ from drivers.base import Released, Seized
 from drivers.sip import digest
 from drivers.sip.card import SipCard
 from drivers.sip.digest import Challenge, Credentials
-from drivers.sip.grammar import HOSTNAME, PASSWORD, TOKEN, URI_HEADER, URI_PARAM, USER
+from drivers.sip.grammar import HOSTNAME, PASSWORD, TOKEN, URI_HEADER, URI_PARAM, USER, is_number
 from drivers.sip.headers import COMPACT_FORMS, canonical
 from drivers.sip.message import Request, Response, StreamParser, parse
 from drivers.sip.sdp import SessionDescription, answer, negotiated
 from drivers.sip.transaction import RequestReceived, TransactionLayer
 from drivers.sip.uri import NameAddr, SipUri
+from tests.drivers.sip.test_sip_card import Net
 from tests.tools import require_tool
 
 HOST = "127.0.0.1"
@@ -496,7 +497,7 @@ def use_sdp(sdp: SessionDescription) -> None:
     for m in sdp.media:
         m.connection, m.rtpmap, m.fmtp, m.ptime, m.direction, m.m_line()
         for fmt in m.formats:
-            if fmt.isdigit():
+            if is_number(fmt):
                 m.codec(int(fmt))
     ours = answer(sdp, "10.0.0.1", 4000, session_id=1, version=1)
     negotiated(sdp, ours, we_offered=False)
@@ -1084,24 +1085,6 @@ def test_live_box_survives_fuzzing_and_still_takes_calls(tmp_path):
 
 
 # --- what the fuzzing found, pinned down in explicit time ---------------------------------------------------------
-
-
-class Net:
-    """Stands in for SipTransport: ``inbox`` is taken by the card, ``sent`` is what it sent."""
-
-    def __init__(self) -> None:
-        self.inbox: list = []
-        self.sent: list = []
-
-    def take(self):
-        out, self.inbox = self.inbox, []
-        return out
-
-    def send(self, out) -> None:
-        self.sent.append(out)
-
-    def close(self) -> None:
-        pass
 
 
 TRUNK = ("192.0.2.1", 5060)  # only a name here: Net carries nothing
