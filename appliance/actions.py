@@ -17,6 +17,16 @@ class PromptDone:
     port: int
 
 
+@dataclass(frozen=True)
+class HttpResult:
+    """Event: the business system answered an IVR flow's ``flowrun.HttpLookup`` for ``call_id`` (``ok``, with
+    its fields) or failed (not ``ok``; ``fields["error"]`` says why)."""
+
+    call_id: str
+    ok: bool
+    fields: dict = field(hash=False, default_factory=dict)
+
+
 # --- signalling on the card ---------------------------------------------------------------
 
 
@@ -29,6 +39,14 @@ class Answer:
 class Hangup:
     port: int
     cause: int = 16  # Q.850 normal clearing
+
+
+@dataclass(frozen=True)
+class Dial:
+    """Place an outbound call on trunk ``port``; the card answers with Alerting, Connected or Released."""
+
+    port: int
+    number: str
 
 
 @dataclass(frozen=True)
@@ -85,7 +103,8 @@ class Disconnect:
 class StartRecording:
     call_id: str
     caller_port: int
-    agent_port: int
+    agent_port: int  # the caller's port again for a recording of one party (voicemail)
+    kind: str = "call"  # call (recordings/) or voicemail (voicemail/)
 
 
 @dataclass(frozen=True)
@@ -119,6 +138,6 @@ class Publish:
 
 
 Action = Union[
-    Answer, Hangup, Ring, StopRing, Play, StopPlay, StartTone, StopTone, Connect, Disconnect,
+    Answer, Hangup, Dial, Ring, StopRing, Play, StopPlay, StartTone, StopTone, Connect, Disconnect,
     StartRecording, StopRecording, WriteCall, LogEvent, Publish,
 ]

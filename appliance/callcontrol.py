@@ -1,30 +1,41 @@
-"""Call control for inbound calls: trunk seizure -> IVR -> queue -> agent -> clearing, as sans-I/O logic.
+"""Call control for inbound calls: trunk seizure -> IVR flow -> queue or target -> agent -> clearing, sans-I/O.
 
 ``CallCentre.handle(event, now)`` takes card and runtime events and returns actions;
 ``advance(now)`` fires due timers; ``next_deadline()`` says when to call it next.
-It never reads a clock, a socket or a file.
+It never reads a clock, a socket or a file. The queue side is ``appliance.queueing``,
+the agents' side ``appliance.seats``, calls that leave on another trunk channel
+(transfer to a number, callback, voicemail) ``appliance.legs``.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable
 
-from drivers.base import Alarm, Digit, OffHook, OnHook, PortFault, Released, Seized
+from drivers.base import Alarm, Alerting, Connected, Digit, OffHook, OnHook, PortFault, Released, Seized
 
 from .acd import Acd, Agent
-from .caller import Screening, area, normalise
 from .actions import (
-    Action, Answer, Connect, Disconnect, Hangup, LogEvent, Play, PromptDone, Publish, Ring, StartRecording,
+    Action, Answer, Connect, Disconnect, Hangup, HttpResult, LogEvent, Play, PromptDone, Publish, StartRecording,
     StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
 )
-from .ivr import IvrConfig, IvrSession
+from .caller import Screening, area, normalise
+from .config_acd import QUEUE_OPTIONS
+from .flowrun import FlowSession, Outcome
+from .legs import Legs
+from .queueing import AHT_START_S, AHT_WEIGHT, Queueing
+from .seats import Seats
+
+LIVE_STATES = ("ivr", "blocked", "queued", "ringing", "talking", "leaving", "external", "voicemail", "moving",
+               "calling_back")
 
 
 @dataclass
 class Call:
     call_id: str
-    port: int
+    port: int | None  # the trunk channel the caller is on now (None: a parked callback)
     caller: str | None
     called: str
     start: float
@@ -32,17 +43,28 @@ class Call:
     queued: float | None = None
     agent_answer: float | None = None
     end: float | None = None
-    state: str = "ivr"  # ivr, blocked (the blocked prompt playing), queued, ringing, talking, ended
+    state: str = "ivr"  # LIVE_STATES, then ended
     agent: Agent | None = None  # the agent rung (one) or talking; None while ring-all rings several
     ringing: list[Agent] = field(default_factory=list)  # the agents being rung for the call
-    ivr: IvrSession | None = None
+    ivr: FlowSession | None = None
     recorded: bool = False
-    deadline: float | None = None  # ring timeout or maximum queue wait
+    deadline: float | None = None  # ring timeout, maximum queue wait, or end of a voicemail
     caller_national: str | None = None  # the calling number normalised (appliance.caller); None when withheld
     caller_area: str | None = None  # "湖北省武汉市", or None
     caller_kind: str | None = None  # appliance.caller.KINDS, or None when withheld
     vip: bool = False  # screening says VIP: queued ahead of normal callers
     block_reason: str | None = None  # screening blocked the call: "blacklist" or "withheld"
+    trunk_port: int | None = None  # the channel the call came in on (for the record)
+    queue: str | None = None  # the queue it waits or waited in
+    direct_seat: int | None = None  # transferred to this seat only
+    audio: str | None = None  # what the waiting caller hears: transfer, announce, hold, callback, goodbye
+    announce_at: float | None = None  # the next position announcement
+    callback: bool = False  # the caller asked to be called back (parked once told so)
+    leaving: str | None = None  # why a caller hearing goodbye leaves: ivr, overflow, failed
+    leg: int | None = None  # the trunk channel of an outbound leg (transfer to a number, callback)
+    target: str | None = None  # where the call was sent outside the queues: number:..., voicemail:...
+    disposition: str | None = None  # set before the end when it is not the state's usual one
+    answer_out: float | None = None  # the outbound leg answered, or the voicemail message began
 
     @property
     def wait_s(self) -> float | None:
@@ -51,18 +73,25 @@ class Call:
         return (self.agent_answer if self.agent_answer is not None else self.end) - self.queued
 
 
-class CallCentre:
-    """The inbound call path of the box for one queue.
+def _queue_settings(queues: dict | list[dict]) -> list[dict]:
+    """Queue settings with every option present (a test or an old caller may give only some)."""
+    items = [queues] if isinstance(queues, dict) else list(queues)
+    return [{**{k: copy.deepcopy(o.default) for k, o in QUEUE_OPTIONS.items()}, **q} for q in items]
+
+
+class CallCentre(Queueing, Seats, Legs):
+    """The call path of the box.
 
     Parameters
     ----------
     trunk_ports : list of int
         Ports of trunk channels (rows of the frame arrays).
     agents : list of Agent
-        The seats, each with the FXS port of its phone.
-    ivr : IvrConfig
-    queue : dict
-        ``name``, ``ring_timeout_s``, ``max_wait_s``, ``strategy`` (the config section).
+        The seats, each with the FXS port (or IP phone) of its phone.
+    flow : dict
+        The IVR flow (``appliance.flows``, checked) new calls walk; ``set_flow`` changes it for new calls.
+    queues : dict or list of dict
+        Queue settings (``config_acd.QUEUE_OPTIONS``), the first being the default queue.
     record : bool
         Record every answered call.
     call_id_prefix : str
@@ -71,29 +100,45 @@ class CallCentre:
         Blacklisted callers hear the ``blocked`` prompt and are cleared (cause 21), VIPs queue ahead.
     area_code : str
         The box's area code without the trunk 0, for local calling numbers (``appliance.caller.normalise``).
+    book : dict, optional
+        Agent id -> the agent's settings (``agents`` section); empty: every seat is its own agent.
+    lang : str
+        Language of the announcements spoken to callers (zh, en).
     """
 
-    def __init__(self, trunk_ports: list[int], agents: list[Agent], ivr: IvrConfig, queue: dict,
+    def __init__(self, trunk_ports: list[int], agents: list[Agent], flow: dict, queues: dict | list[dict],
                  *, record: bool = True, call_id_prefix: str = "c", port_spans: dict[int, int] | None = None,
-                 screening: Screening | None = None, area_code: str = "27") -> None:
+                 screening: Screening | None = None, area_code: str = "27", book: dict[str, dict] | None = None,
+                 lang: str = "zh") -> None:
         self.trunk_ports = list(trunk_ports)
         self.port_spans = dict(port_spans or {p: 1 for p in self.trunk_ports})
         self.span_alarms: dict[int, list[str]] = {}  # spans in alarm and their alarms
         self.faulty_ports: dict[int, str] = {}  # ports out of service and why
-        self.acd = Acd(agents, strategy=queue.get("strategy", "longest-idle"), seed=queue.get("seed", 0))
-        self.ivr_cfg = ivr
-        self.queue_name = queue.get("name", "default")
-        self.ring_timeout_s = float(queue["ring_timeout_s"])
-        self.max_wait_s = float(queue["max_wait_s"])
+        settings = _queue_settings(queues)
+        self.queue_cfg = {q["name"]: q for q in settings}
+        self.acd = Acd(agents, queues=[(q["name"], q["strategy"]) for q in settings], seed=settings[0].get("seed", 0))
+        self.queue_name = settings[0]["name"]
+        self.aht = {name: AHT_START_S for name in self.queue_cfg}
+        self.flow = flow
+        self.wall: Callable[[float], dt.datetime] = lambda now: dt.datetime.fromtimestamp(now)  # Core: local time
         self.record = record
         self.screening = screening
         self.area_code = area_code
+        self.lang = lang
         self.prefix = call_id_prefix
         self._n = 0
-        self.calls: dict[int, Call] = {}  # by trunk port, live calls only
+        self.calls: dict[int, Call] = {}  # by the caller's trunk port, live calls only
+        self.parked: dict[str, Call] = {}  # callbacks whose caller has hung up, by call id
+        self.by_id: dict[str, Call] = {}  # every live call (parked too)
         self.counts = {"offered": 0, "answered": 0, "abandoned": 0}
         self.local_day: Callable[[float], tuple[float, float]] | None = None  # now -> (day start, next day start)
         self._day_end: float | None = None
+        self._init_seats(book)
+        self._init_legs()
+
+    def set_flow(self, flow: dict) -> None:
+        """New calls walk ``flow``; calls in the IVR now finish on the flow they started on."""
+        self.flow = flow
 
     def new_day(self, now: float) -> None:
         """Begin the local day ``now`` lies in (the ACD's calls and talk today start from zero)."""
@@ -101,72 +146,86 @@ class CallCentre:
             start, self._day_end = self.local_day(now)
             self.acd.start_day(start)
 
+    def calls_all(self) -> list[Call]:
+        return list(self.by_id.values())
+
     # --- entry points -----------------------------------------------------------------------
 
     def handle(self, event: object, now: float) -> list[Action]:
-        if isinstance(event, Seized):
+        kind = type(event)
+        if kind is Seized:
             return self._seized(event, now)
-        if isinstance(event, Released):
+        if kind is Released:
+            if event.port in self.legs:
+                return self._leg_released(event.port, event.cause, now)
             return self._released(event.port, now, event.cause)
-        if isinstance(event, Digit):
-            call = self.calls.get(event.port)
+        if kind is Digit:
+            return self._digit(event.port, event.digit, now)
+        if kind is PromptDone:
+            return self._prompt_done(event.port, now)
+        if kind is HttpResult:
+            call = self.by_id.get(event.call_id)
             if call is not None and call.ivr is not None:
-                acts, outcome = call.ivr.digit(event.digit, now)
-                return acts + self._ivr_outcome(call, outcome, now)
+                acts, outcome = call.ivr.http_result(event.ok, event.fields, now)
+                return acts + self._flow_outcome(call, outcome, now)
             return []
-        if isinstance(event, PromptDone):
-            call = self.calls.get(event.port)
-            if call is not None and call.state == "blocked":  # the blocked prompt has ended: call rejected
-                return self._end(call, now, "blocked", "system", cause=21, reason=call.block_reason)
-            if call is not None and call.ivr is not None:
-                acts, outcome = call.ivr.prompt_done(now)
-                return acts + self._ivr_outcome(call, outcome, now)
-            return []
-        if isinstance(event, OffHook):
+        if kind is OffHook:
             return self._offhook(event.port, now)
-        if isinstance(event, OnHook):
+        if kind is OnHook:
             return self._onhook(event.port, now)
-        if isinstance(event, Alarm):
+        if kind is Connected:
+            return self._leg_connected(event.port, now)
+        if kind is Alerting:
+            return [LogEvent(self.legs[event.port].call_id, "call.leg_alerting", {"port": event.port})] \
+                if event.port in self.legs else []
+        if kind is Alarm:
             return self._span_alarm(event, now)
-        if isinstance(event, PortFault):
+        if kind is PortFault:
             return self._port_fault(event, now)
         return []
 
     def next_deadline(self) -> float | None:
-        times = [c.deadline for c in self.calls.values() if c.deadline is not None]
+        times = [t for c in self.by_id.values() for t in (c.deadline, c.announce_at) if t is not None]
+        times += [c.ivr.deadline for c in self.by_id.values() if c.ivr is not None and c.ivr.deadline is not None]
+        times += [a.wrap_until for a in self.acd.agents if a.wrap_until is not None]
+        times += self.dial_deadline.values()
         if self._day_end is not None:
             times.append(self._day_end)  # midnight: a new day for the ACD's counts
-        times += [c.ivr.deadline for c in self.calls.values() if c.ivr is not None and c.ivr.deadline is not None]
         return min(times) if times else None
 
     def advance(self, now: float) -> list[Action]:
         if self._day_end is not None and now >= self._day_end:  # midnight
             self.new_day(now)
-        out: list[Action] = []
-        for call in list(self.calls.values()):
+        out: list[Action] = self._wrap_ups_due(now) + self._dial_timeouts(now)
+        for call in list(self.by_id.values()):
             if call.ivr is not None and call.ivr.deadline is not None and call.ivr.deadline <= now:
                 acts, outcome = call.ivr.timeout(now)
-                out += acts + self._ivr_outcome(call, outcome, now)
-            if call.deadline is not None and call.deadline <= now:
+                out += acts + self._flow_outcome(call, outcome, now)
+            if call.deadline is not None and call.deadline <= now and call.state != "ended":
                 call.deadline = None
                 if call.state == "ringing":
                     out += self._ring_no_answer(call, now)
                 elif call.state == "queued":
-                    out += self._end(call, now, "abandoned", "system", cause=16, reason="max_wait")
+                    out += self._queue_timeout(call, now)
+                elif call.state == "voicemail":
+                    out += self._end(call, now, "voicemail", "system", cause=16)
+        out += self._announcements_due(now)
         return out + self._dispatch(now)
 
     # --- inbound call -------------------------------------------------------------------------
 
     def _seized(self, ev: Seized, now: float) -> list[Action]:
-        if ev.port in self.calls:  # a glare the card should not produce: keep the live call
+        if ev.port in self.calls or ev.port in self.legs:  # a glare the card should not produce: keep the live call
             return [Hangup(ev.port, 34)]
         self._n += 1
-        call = Call(f"{self.prefix}-{self._n:06d}", ev.port, ev.calling, ev.called, start=now, answer=now)
+        call = Call(f"{self.prefix}-{self._n:06d}", ev.port, ev.calling, ev.called, start=now, answer=now,
+                    trunk_port=ev.port)
         number = normalise(ev.calling, home_area=self.area_code)
         if number is not None:
             call.caller_national, call.caller_area, call.caller_kind = number.national, area(number, "zh"), number.kind
         verdict = self.screening.check(number) if self.screening is not None else "normal"
         self.calls[ev.port] = call
+        self.by_id[call.call_id] = call
         self.counts["offered"] += 1
         info = {"call_id": call.call_id, "caller": ev.calling, "called": ev.called, "port": ev.port,
                 "caller_national": call.caller_national, "caller_area": call.caller_area,
@@ -181,175 +240,141 @@ class CallCentre:
             return out + [LogEvent(call.call_id, "call.blocked", {"reason": call.block_reason,
                                                                    "caller": ev.calling}),
                           Play(ev.port, "blocked")]
-        call.ivr = IvrSession(call.call_id, ev.port, self.ivr_cfg)
-        return out + call.ivr.start(now)
+        variables = {"caller": call.caller_national or "", "called": ev.called, "call_id": call.call_id}
+        call.ivr = FlowSession(call.call_id, ev.port, self.flow, wall=self.wall, variables=variables)
+        acts, outcome = call.ivr.start(now)
+        return out + acts + self._flow_outcome(call, outcome, now)
 
-    def _ivr_outcome(self, call: Call, outcome: str | None, now: float) -> list[Action]:
-        if outcome == "queue":
-            call.ivr = None
-            call.state, call.queued = "queued", now
-            call.deadline = now + self.max_wait_s
-            pos = self.acd.enqueue(call.call_id, now, priority=1 if call.vip else 0)
-            data = {"call_id": call.call_id, "position": pos, "queue": self.queue_name}
-            if call.vip:
-                data["vip"] = True
-            return [
-                StartTone(call.port, "ringback"),
-                LogEvent(call.call_id, "call.queued", data),
-                Publish("call.queued", data),
-                Publish("queue.length", {"length": len(self.acd.queue)}),
-                *self._dispatch(now),
-            ]
-        if outcome == "hangup":  # the goodbye prompt has ended: nothing left to stop
-            call.ivr = None
-            return self._end(call, now, "ivr", "system", cause=16)
+    def _flow_outcome(self, call: Call, outcome: Outcome | None, now: float) -> list[Action]:
+        if outcome is None:
+            return []
+        call.ivr = None
+        data = {"kind": outcome.kind, "target": outcome.target}
+        out: list[Action] = [LogEvent(call.call_id, "ivr.exit", data)]
+        if outcome.kind == "queue":
+            return out + self._queue_call(call, outcome.target or self.queue_name, now)
+        if outcome.kind == "hangup":  # the goodbye prompt (if any) has ended
+            return out + self._end(call, now, "ivr", "system", cause=16)
+        if outcome.kind == "transfer":
+            kind, _, arg = outcome.target.partition(":")
+            if kind in ("seat", "ext"):
+                agent = next((a for a in self.acd.agents if (str(a.seat) if kind == "seat" else a.extension) == arg),
+                             None)
+                if agent is not None:
+                    call.direct_seat = agent.seat
+                    return out + self._queue_call(call, self.queue_name, now, seat=agent.seat)
+                return out + self._queue_call(call, self.queue_name, now)
+        return out + self._to_target(call, f"voicemail:{outcome.target}" if outcome.kind == "voicemail"
+                                     else outcome.target, now)
+
+    def _digit(self, port: int, digit: str, now: float) -> list[Action]:
+        call = self.calls.get(port)
+        if call is None:
+            if port in self.legs:
+                return []
+            return self._seat_digit(port, digit, now)
+        if call.ivr is not None:
+            acts, outcome = call.ivr.digit(digit, now)
+            return acts + self._flow_outcome(call, outcome, now)
+        if call.state in ("queued", "ringing"):
+            return self._waiting_digit(call, digit, now)
+        if call.state == "voicemail" and digit == "#":
+            return self._end(call, now, "voicemail", "caller", cause=16)
         return []
 
-    def _dispatch(self, now: float) -> list[Action]:
-        out: list[Action] = []
-        while (got := self.acd.next_group()) is not None:
-            entry, group = got
-            call = next(c for c in self.calls.values() if c.call_id == entry.call_id)
-            call.state, call.ringing = "ringing", list(group)
-            call.agent = group[0] if len(group) == 1 else None
-            call.deadline = now + self.ring_timeout_s
-            for agent in group:
-                agent.call_id = call.call_id
-                data = {"call_id": call.call_id, "seat": agent.seat}
-                out += [
-                    Ring(agent.port, call.caller),
-                    *self._agent_state(agent, "ringing", now),
-                    LogEvent(call.call_id, "call.ringing", data),
-                    Publish("call.ringing", data),
-                ]
-            out.append(Publish("queue.length", {"length": len(self.acd.queue)}))
-        return out
-
-    def _stop_ringing(self, call: Call, now: float, *, keep: Agent | None = None,
-                      to_back: bool = True) -> list[Action]:
-        """Stop ringing the call's agents (but ``keep``); they are available again, at the back of the
-        idle order if ``to_back``."""
-        out: list[Action] = []
-        for agent in call.ringing:
-            if agent is keep:
-                continue
-            agent.call_id = None
-            if to_back:
-                agent.idle_since = now
-            out += [StopRing(agent.port), *self._agent_state(agent, "available", now)]
-        call.ringing = []
-        return out
-
-    def _ring_no_answer(self, call: Call, now: float) -> list[Action]:
-        rung = call.ringing
-        call.agent, call.state = None, "queued"
-        call.deadline = call.queued + self.max_wait_s
-        self.acd.enqueue(call.call_id, call.queued, front=True, priority=1 if call.vip else 0)
-        out: list[Action] = []
-        for agent in rung:  # each to the back of the idle order
-            agent.call_id = None
-            agent.idle_since = now
-            out += [
-                StopRing(agent.port),
-                LogEvent(call.call_id, "call.ring_no_answer", {"seat": agent.seat, "ring_s": self.ring_timeout_s}),
-                *self._agent_state(agent, "available", now),
-            ]
-        call.ringing = []
-        return out
-
-    def _offhook(self, port: int, now: float) -> list[Action]:
-        agent = self.acd.by_port.get(port)
-        if agent is None:
+    def _prompt_done(self, port: int, now: float) -> list[Action]:
+        call = self.calls.get(port)
+        if call is None:
             return []
-        call = next((c for c in self.calls.values() if agent in c.ringing), None)
-        if agent.state != "ringing" or call is None:
-            # off hook with no call for the seat: an available agent is busy until the phone goes down
-            if agent.state != "available":
-                return []
-            agent.resume = "available"
-            return self._agent_state(agent, "busy", now)
+        if call.state == "blocked":  # the blocked prompt has ended: call rejected
+            return self._end(call, now, "blocked", "system", cause=21, reason=call.block_reason)
+        if call.ivr is not None:
+            acts, outcome = call.ivr.prompt_done(now)
+            return acts + self._flow_outcome(call, outcome, now)
+        if call.state in ("queued", "ringing"):
+            return self._waiting_prompt_done(call, now)
+        if call.state == "leaving":
+            return self._end(call, now, call.disposition or "abandoned", "system", cause=16, reason=call.leaving)
+        if call.state == "voicemail":
+            return self._voicemail_prompt_done(call, now)
+        return []
+
+    def _answer(self, call: Call, agent: Agent, now: float) -> list[Action]:
+        """``agent`` picked up for ``call``: connect, or (a parked callback) dial the caller back."""
         others = self._stop_ringing(call, now, keep=agent, to_back=False)  # ring-all: the first to answer
         call.state, call.agent_answer, call.deadline, call.agent = "talking", now, None, agent
+        call.announce_at, call.audio = None, None
+        agent.missed = 0
         self.counts["answered"] += 1
         self.acd.answered(agent, now)
-        data = {"call_id": call.call_id, "seat": agent.seat, "wait_s": round(call.wait_s, 3)}
-        out: list[Action] = [
-            StopRing(port),
-            *others,
-            StopTone(call.port),
-            Connect(call.port, port),
-            *self._agent_state(agent, "talking", now),
-            LogEvent(call.call_id, "call.answered", data),
-            Publish("call.answered", data),
-        ]
+        data = {"call_id": call.call_id, "seat": agent.seat, "wait_s": round(call.wait_s, 3), "queue": call.queue,
+                "agent_id": agent.agent_id}
+        out: list[Action] = [StopRing(agent.port), *others, *self._agent_state(agent, "talking", now),
+                             LogEvent(call.call_id, "call.answered", data), Publish("call.answered", data)]
+        if call.port is None:
+            return out + self._call_back(call, agent, now)
+        out += [StopPlay(call.port), StopTone(call.port), Connect(call.port, agent.port)]
         if self.record:
             call.recorded = True
-            out.append(StartRecording(call.call_id, call.port, port))
+            out.append(StartRecording(call.call_id, call.port, agent.port))
         return out
-
-    def _onhook(self, port: int, now: float) -> list[Action]:
-        agent = self.acd.by_port.get(port)
-        if agent is None:
-            return []
-        call = next((c for c in self.calls.values() if c.agent is agent and c.state == "talking"), None)
-        if call is not None:
-            return self._end(call, now, "answered", "agent", cause=16)
-        out: list[Action] = [StopTone(port)]
-        if agent.resume is not None:
-            state, agent.resume = agent.resume, None
-            if state == "available":
-                agent.idle_since = now
-            out += self._agent_state(agent, state, now)
-        return out + self._dispatch(now)
 
     def _released(self, port: int, now: float, cause: int) -> list[Action]:
         call = self.calls.get(port)
         if call is None:
             return []
-        disposition = {"ivr": "ivr", "blocked": "blocked", "queued": "abandoned", "ringing": "abandoned",
-                       "talking": "answered"}[call.state]
+        disposition = {"ivr": "ivr", "blocked": "blocked", "talking": "answered", "calling_back": "failed"}.get(
+            call.state, "abandoned")
+        if call.state == "external" and call.answer_out is not None or call.state == "voicemail" and \
+                call.audio == "recording":
+            disposition = "transferred" if call.state == "external" else "voicemail"
         return self._end(call, now, disposition, "caller", cause=None)
 
     # --- clearing -------------------------------------------------------------------------------
 
+    def _clear_port(self, port: int, cause: int | None) -> list[Action]:
+        out: list[Action] = [StopPlay(port), StopTone(port)]
+        return out + ([Hangup(port, cause)] if cause is not None else [])
+
     def _end(self, call: Call, now: float, disposition: str, ended_by: str, *, cause: int | None,
              reason: str | None = None) -> list[Action]:
-        out: list[Action] = []
+        out: list[Action] = self._voicemail_ended(call, now)
         call.end = now
-        if call.ivr is not None or call.state == "blocked":
-            out.append(StopPlay(call.port))
-        out.append(StopTone(call.port))
-        if call.state == "queued":
-            self.acd.remove(call.call_id)
-            out.append(Publish("queue.length", {"length": len(self.acd.queue)}))
+        if self.acd.remove(call.call_id) is not None and call.queue is not None:
+            out.append(Publish("queue.length", {"queue": call.queue,
+                                                "length": len(self.acd.queues[call.queue].entries)}))
+        if call.port is not None:
+            out += self._clear_port(call.port, cause)
+        out += self._drop_leg(call)
         agent = call.agent
         if call.state == "ringing":
             out += self._stop_ringing(call, now)
-        elif agent is not None:
+        elif agent is not None and call.agent_answer is not None:
             agent.call_id = None
-            if call.state == "talking":
-                self.acd.talked(agent, now - call.agent_answer, now)
+            talk = now - call.agent_answer
+            self.acd.talked(agent, talk, now)
+            q = self.queue_cfg.get(call.queue or self.queue_name, self.queue_cfg[self.queue_name])
+            self.aht[q["name"]] += AHT_WEIGHT * (talk + q["wrap_up_s"] - self.aht[q["name"]])
+            if call.port is not None:
                 out.append(Disconnect(call.port, agent.port))
-                if ended_by == "agent":
-                    agent.idle_since = now
-                    out += self._agent_state(agent, "available", now)
-                else:  # the agent hears busy tone until putting the phone down
-                    agent.resume = "available"
-                    out += [StartTone(agent.port, "busy"), *self._agent_state(agent, "busy", now)]
+            agent.wrap_s = q["wrap_up_s"]
+            if ended_by == "agent":
+                out += self._wrap_up(agent, now, agent.wrap_s)
+            else:  # the agent hears busy tone until putting the phone down, then wraps up
+                agent.resume, agent.resume_reason = "wrap_up", None
+                out += [StartTone(agent.port, "busy"), *self._agent_state(agent, "busy", now, "off_hook")]
         if call.recorded:
             out.append(StopRecording(call.call_id))
-        if cause is not None:
-            out.append(Hangup(call.port, cause))
         if disposition == "abandoned":
             self.counts["abandoned"] += 1
         call.state = "ended"
-        talk = now - call.agent_answer if call.agent_answer is not None else None
+        talk = now - call.agent_answer if call.agent_answer is not None and call.agent is not None else None
         wait = call.wait_s
+        answered = agent is not None and call.agent_answer is not None
         record = {
             "call_id": call.call_id, "direction": "in", "caller": call.caller, "called": call.called,
-            "trunk_port": call.port, "queue": self.queue_name if call.queued is not None else None,
-            "seat": agent.seat if agent and call.agent_answer is not None else None,
-            "agent": agent.name if agent and call.agent_answer is not None else None,
+            "trunk_port": call.trunk_port, "queue": call.queue if call.queued is not None else None,
+            "seat": agent.seat if answered else None, "agent": agent.name if answered else None,
             "start_ts": call.start, "answer_ts": call.answer, "queued_ts": call.queued,
             "agent_answer_ts": call.agent_answer, "end_ts": now, "wait_s": wait, "talk_s": talk,
             "disposition": disposition, "ended_by": ended_by, "caller_national": call.caller_national,
@@ -360,14 +385,11 @@ class CallCentre:
         if reason:
             data["reason"] = reason
         out += [WriteCall(record), LogEvent(call.call_id, "call.ended", data), Publish("call.ended", data)]
-        del self.calls[call.port]
+        if call.port is not None and self.calls.get(call.port) is call:
+            del self.calls[call.port]
+        self.parked.pop(call.call_id, None)
+        del self.by_id[call.call_id]
         return out + self._dispatch(now)
-
-    def _agent_state(self, agent: Agent, state: str, now: float) -> list[Action]:
-        if agent.state == state:
-            return []
-        agent.set_state(state, now)
-        return [Publish("agent.state", {"seat": agent.seat, "state": state})]
 
     # --- faults ------------------------------------------------------------------------------
 
@@ -389,8 +411,8 @@ class CallCentre:
             if agent is not None:
                 if agent.state == "talking":
                     out += self._onhook(event.port, now)  # nobody can hear the agent any more
-                agent.resume = None
-                out += self._agent_state(agent, "out_of_service", now)
+                agent.resume, agent.wrap_until = None, None
+                out += self._agent_state(agent, "out_of_service", now, event.reason or None)
             return out
         self.faulty_ports.pop(event.port, None)
         if agent is not None and agent.state == "out_of_service":
@@ -398,40 +420,32 @@ class CallCentre:
             out += self._agent_state(agent, "available", now) + self._dispatch(now)
         return out
 
-    # --- commands ----------------------------------------------------------------------------
-
-    def set_agent_state(self, agent: Agent, state: str, now: float) -> list[Action]:
-        """An agent (or supervisor) sets a seat available, busy or logged out between calls."""
-        if agent.state in ("ringing", "talking"):
-            raise ValueError(f"seat {agent.seat} is {agent.state}; its state can change after the call")
-        if state == "available" and agent.state != "available":
-            agent.idle_since = now
-        if agent.resume is not None:  # still off hook after a call: the new state holds after hang-up
-            agent.resume = state
-            return []
-        return self._agent_state(agent, state, now) + self._dispatch(now)
-
     # --- views ------------------------------------------------------------------------------------
 
     def snapshot(self, now: float) -> dict:
-        """Trunks, seats and queue for the status command; times are on the runtime's clock."""
-        by_id = {c.call_id: c for c in self.calls.values()}
-        trunk_state = {"ivr": "ivr", "blocked": "ivr", "queued": "queued", "ringing": "queued", "talking": "agent"}
+        """Trunks, seats and queues for the status command; times are on the runtime's clock."""
+        trunk_state = {"ivr": "ivr", "blocked": "ivr", "queued": "queued", "ringing": "queued", "talking": "agent",
+                       "moving": "queued", "leaving": "ivr", "external": "external", "voicemail": "voicemail",
+                       "calling_back": "external"}
         trunks = []
         for channel, port in enumerate(self.trunk_ports, 1):
-            c = self.calls.get(port)
+            c = self.calls.get(port) or self.legs.get(port)
             down = port in self.faulty_ports or self.port_spans.get(port) in self.span_alarms
             trunks.append({"port": port, "channel": channel,
-                           "state": trunk_state[c.state] if c else ("alarm" if down else "idle"),
+                           "state": trunk_state.get(c.state, "idle") if c else ("alarm" if down else "idle"),
                            "caller": c.caller if c else None, "call_id": c.call_id if c else None})
         seats = []
         for a in self.acd.agents:
-            c = by_id.get(a.call_id) if a.call_id else None
+            c = self.by_id.get(a.call_id) if a.call_id else None
             seats.append({"seat": a.seat, "name": a.name, "extension": a.extension, "state": a.state,
+                          "reason": a.reason, "agent_id": a.agent_id,
                           "caller": c.caller if c else None, "call_id": a.call_id, "since": a.since})
-        queue = [{"call_id": e.call_id, "caller": by_id[e.call_id].caller, "position": i + 1,
-                  "waiting_s": round(now - e.enqueued_at, 1)} for i, e in enumerate(self.acd.queue)]
-        return {"trunks": trunks, "seats": seats, "queue": queue,
-                "today": {**self.counts, "in_progress": len(self.calls)},
+        queues = {}
+        for name, q in self.acd.queues.items():
+            queues[name] = [{"call_id": e.call_id, "caller": self.by_id[e.call_id].caller, "position": i + 1,
+                             "waiting_s": round(now - e.enqueued_at, 1), "callback": self.by_id[e.call_id].callback}
+                            for i, e in enumerate(q.entries)]
+        return {"trunks": trunks, "seats": seats, "queue": queues[self.queue_name], "queues": queues,
+                "today": {**self.counts, "in_progress": len(self.by_id)},
                 "alarms": {"spans": {str(k): v for k, v in sorted(self.span_alarms.items())},
                            "ports": {str(k): v for k, v in sorted(self.faulty_ports.items())}}}

@@ -11,43 +11,17 @@ dotted key, the bad value and what is allowed.
 from __future__ import annotations
 
 import copy
-import ipaddress
-import math
-import re
-import zoneinfo
-from dataclasses import dataclass
 from typing import Any
 
-from drivers.dahdi.sysconf import format_channels, parse_channels
+from drivers.dahdi.sysconf import parse_channels
 
 from .caller import Screening, normalise
+from .config_acd import QUEUE_OPTIONS, check_agents, check_queues, check_references
 from .errors import ConfigError
 from .messages import text as _msg
+from .options import Option, check as _check, check_mapping as _check_mapping, type_name
 
 TABLE = "settings"
-DTMF_KEYS = "0123456789*#"
-
-
-@dataclass(frozen=True)
-class Option:
-    """One configuration option: its kind, default, bounds or choices, and what it is for.
-
-    ``kind`` is one of: ``str`` (``lo..hi`` characters), ``digits`` (``lo..hi``
-    ASCII digits), ``int``/``float`` (``lo..hi`` inclusive; ints are accepted for
-    floats), ``bool``, ``choice`` (one of ``choices``), ``timezone`` (an IANA
-    zoneinfo name), ``ip`` (an IPv4/IPv6 address), ``menu`` (DTMF key -> one of
-    ``choices``), ``channels`` (a DAHDI channel list such as ``1-15,17-31``, every
-    channel in ``lo..hi``; kept sorted and collapsed), ``numbers`` (a list of phone numbers or
-    prefixes ending in ``*``, as strings; ``validate`` checks the entries with ``appliance.caller``).
-    """
-
-    kind: str
-    default: Any
-    help: str
-    lo: float | None = None
-    hi: float | None = None
-    choices: tuple[str, ...] = ()
-    unit: str = ""
 
 
 SCHEMA: dict[str, dict[str, Option]] = {
@@ -84,17 +58,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "calling_number": Option("digits", "", "calling number sent on outbound PRI and R2 calls; empty: the carrier "
                                  "shows the trunk's own number", 0, 20),
     },
-    "queue": {
-        "name": Option("str", "default", "queue name", 1, 32),
-        "strategy": Option("choice", "longest-idle", "which available agent gets the next call: ring-all, "
-                           "round-robin, random, fewest-calls (today), least-talk-time (today), longest-idle, "
-                           "skill-level (seats' skill, highest first) or fixed-order (seat 1 first)",
-                           choices=("ring-all", "round-robin", "random", "fewest-calls", "least-talk-time",
-                                    "longest-idle", "skill-level", "fixed-order")),
-        "ring_timeout_s": Option("float", 15.0, "ring an agent this long before trying the next",
-                                 5, 120, unit="seconds"),
-        "max_wait_s": Option("float", 300.0, "longest a caller waits in queue", 10, 3600, unit="seconds"),
-    },
+    "queue": QUEUE_OPTIONS,  # the first queue; further ones in the ``queues`` list (appliance.config_acd)
     "ivr": {
         "welcome": Option("str", _msg("prompt.welcome", "zh"), "welcome prompt text (spoken by TTS)", 1, 500),
         "voice": Option("choice", "cmn", "TTS voice of the prompts", choices=("cmn", "en")),
@@ -104,6 +68,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "retries": Option("int", 2, "replays of the menu after no or a wrong key", 0, 5),
         "prompt_level_dbm0": Option("float", -16.0, "active speech level of prompts, TTS and imported files",
                                     -30, -6, unit="dBm0"),
+        "flow": Option("flow", None, "the IVR as a graph of nodes (appliance.flows); null: welcome, menu and "
+                       "the first queue as the options above say"),
     },
     "recording": {
         "enabled": Option("bool", True, "record every answered call"),
@@ -151,6 +117,8 @@ SEAT_ITEM: dict[str, Option] = {
     "sip_password": Option("str", "", "password the seat's IP phone registers with (when the seats are IP "
                            "phones: 8 to 64 characters)", 0, 64),
     "skill": Option("int", 5, "skill level of the seat's agent, for the skill-level strategy (higher first)", 1, 10),
+    "queues": Option("skills", {}, "queue name -> the seat's skill level in it; empty: every queue at skill "
+                     "(when agents are listed, their own queues count instead)", 1, 10),
 }
 
 # ``analog`` is a list section: one item per analog port that DAHDI is to configure.
@@ -160,15 +128,15 @@ ANALOG_ITEM: dict[str, Option] = {
     "kind": Option("choice", "fxs", "fxs: the port rings a phone; fxo: the port is wired to a line",
                    choices=("fxs", "fxo")),
 }
-# old saved values that still load: (key, old value) -> the value now
-LEGACY_CHOICES: dict[tuple[str, str], str] = {("queue.strategy", "longest_idle"): "longest-idle"}
 SPAN_CHANNELS = 31  # an E1 span numbers its timeslots 1..31 whichever of them carry calls
-SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "ivr", "recording", "sip", "screening", "web")
+SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "queues", "agents", "ivr", "recording", "sip",
+            "screening", "web")
+LIST_SECTIONS = {"queues": check_queues, "agents": check_agents}  # lists of items, empty by default
 
 
 def _default_seats(n: int) -> list[dict]:
     return [{"seat": i, "name": _msg("config.seat_name", "zh", n=i), "extension": f"80{i}", "sip_password": "",
-             "skill": 5}
+             "skill": 5, "queues": {}}
             for i in range(1, n + 1)]
 
 
@@ -184,106 +152,14 @@ def _build_defaults() -> dict:
             out[section] = _default_seats(SCHEMA["card"]["seats"].default)
         elif section == "analog":
             out[section] = _default_analog()
+        elif section in LIST_SECTIONS:
+            out[section] = []
         else:
             out[section] = {k: copy.deepcopy(o.default) for k, o in SCHEMA[section].items()}
     return out
 
 
 DEFAULTS: dict = _build_defaults()
-
-
-# -- validation -------------------------------------------------------------------------------
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-def type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def _check(key: str, opt: Option, value: Any) -> Any:
-    """Return ``value`` checked (and floats normalised) against ``opt``; raise ConfigError naming ``key``."""
-    def fail(why: str) -> ConfigError:
-        return ConfigError(f"{key}: {value!r} {why}")
-
-    kind = opt.kind
-    if kind in ("str", "digits", "choice", "timezone", "ip", "channels") and not isinstance(value, str):
-        raise fail(f"is {type_name(value)}; expected a string")
-    if kind == "str":
-        if not opt.lo <= len(value) <= opt.hi:
-            raise fail(f"must be {_num(opt.lo)}..{_num(opt.hi)} characters (has {len(value)})")
-    elif kind == "digits":
-        if not (re.fullmatch(r"[0-9]*", value) and opt.lo <= len(value) <= opt.hi):
-            raise fail(f"must be {_num(opt.lo)}..{_num(opt.hi)} digits")
-    elif kind == "choice":
-        value = LEGACY_CHOICES.get((key, value), value)  # a value saved by an older version
-        if value not in opt.choices:
-            raise fail(f"is not allowed; one of {', '.join(sorted(opt.choices))}")
-    elif kind == "timezone":
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise fail("is not a known time zone; use an IANA name such as Asia/Shanghai") from None
-    elif kind == "ip":
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise fail("is not an IP address; e.g. 127.0.0.1, 0.0.0.0 or ::1") from None
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            raise fail(f"is {type_name(value)}; expected true or false")
-    elif kind in ("int", "float"):
-        ok = (int,) if kind == "int" else (int, float)
-        if isinstance(value, bool) or not isinstance(value, ok):
-            raise fail(f"is {type_name(value)}; expected {'an integer' if kind == 'int' else 'a number'}")
-        if not math.isfinite(value):
-            raise fail("is not a finite number")
-        if not opt.lo <= value <= opt.hi:
-            unit = f" ({opt.unit})" if opt.unit else ""
-            raise fail(f"is out of range; allowed {_num(opt.lo)}..{_num(opt.hi)}{unit}")
-        return float(value) if kind == "float" else value
-    elif kind == "menu":
-        if not isinstance(value, dict):
-            raise fail(f"is {type_name(value)}; expected an object mapping DTMF keys to actions")
-        for k, action in value.items():
-            if not (isinstance(k, str) and len(k) == 1 and k in DTMF_KEYS):
-                raise ConfigError(f"{key}.{k}: not a DTMF key; one of 0-9, *, #")
-            if not isinstance(action, str) or action not in opt.choices:
-                raise ConfigError(f"{key}.{k}: {action!r} is not allowed; one of {', '.join(sorted(opt.choices))}")
-        if "queue" not in value.values():
-            raise ConfigError(f"{key}: {value!r} has no key leading to 'queue'; at least one is required")
-        return dict(value)
-    elif kind == "numbers":
-        if not isinstance(value, list):
-            raise fail(f"is {type_name(value)}; expected a list of numbers such as [\"13912345678\", \"1700*\"]")
-        for i, entry in enumerate(value):
-            if not isinstance(entry, str):
-                raise ConfigError(f"{key}[{i}]: {entry!r} is {type_name(entry)}; expected a string "
-                                  "(a number, or a prefix ending in *)")
-        return list(value)
-    elif kind == "channels":
-        channels = parse_channels(value)
-        if channels is None:
-            raise fail("is not a channel list; write numbers and ranges such as 1-15,17-31")
-        outside = [c for c in channels if not opt.lo <= c <= opt.hi]
-        if outside:
-            raise fail(f"includes {outside[0]}; allowed channels {_num(opt.lo)}..{_num(opt.hi)}")
-        return format_channels(channels)
-    else:  # pragma: no cover - a schema typo, caught by the tests over SCHEMA
-        raise AssertionError(f"unknown option kind {kind!r}")
-    return value
-
-
-def _check_mapping(where: str, options: dict[str, Option], raw: Any, defaults: dict) -> dict:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: {raw!r} is {type_name(raw)}; expected an object of keys")
-    unknown = sorted(set(raw) - set(options), key=str)
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed keys: {', '.join(sorted(options))}")
-    return {k: _check(f"{where}.{k}", opt, raw[k]) if k in raw else copy.deepcopy(defaults[k])
-            for k, opt in options.items()}
 
 
 def _check_seats(raw: Any, n_seats: int) -> list[dict]:
@@ -296,7 +172,7 @@ def _check_seats(raw: Any, n_seats: int) -> list[dict]:
         if isinstance(item, dict) and "seat" in item:
             _check(f"{where}.seat", SEAT_ITEM["seat"], seat_no)
         defaults = {"seat": seat_no, "name": _msg("config.seat_name", "zh", n=seat_no),
-                    "extension": f"80{seat_no}", "sip_password": "", "skill": SEAT_ITEM["skill"].default}
+                    "extension": f"80{seat_no}", "sip_password": "", "skill": SEAT_ITEM["skill"].default, "queues": {}}
         seats.append(_check_mapping(where, SEAT_ITEM, item, defaults))
     for field in ("seat", "extension"):
         first: dict[Any, int] = {}
@@ -381,11 +257,15 @@ def validate(raw: dict) -> dict:
         if section == "analog":
             out[section] = _check_analog(raw[section]) if section in raw else _default_analog()
             continue
+        if section in LIST_SECTIONS:
+            out[section] = LIST_SECTIONS[section](raw[section]) if section in raw else []
+            continue
         out[section] = _check_mapping(section, SCHEMA[section], raw.get(section, {}), DEFAULTS[section])
     _check_span_plan(out["span"], out["analog"])
     n = out["card"]["seats"]
     out["seats"] = _check_seats(raw["seats"], n) if "seats" in raw else _default_seats(n)
     _check_sip(out)
+    check_references(out)
     screening(out)  # every screening entry parses as a number or prefix
     return {s: out[s] for s in SECTIONS}
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-
 import datetime as dt
+import functools
 import logging
 import zoneinfo
 
@@ -13,37 +13,26 @@ import numpy as np
 from drivers.base import Card, PortKind
 from drivers.sim import AgentScript, SimCard
 
-from . import messages
 from .acd import Agent
 from .callcontrol import CallCentre
 from .config import home_area, ip_phones, screening
-from .control import CommandError, ControlServer, Enum, EventBus, Int
+from .config_acd import all_queues, ivr_flow
+from .control import CommandError, ControlServer, EventBus
 from .datadir import DataDir
 from .errors import DriverError
-from .ivr import IvrConfig
 from .journal import Journal
+from .lookup import LookupWorker
 from .player import PromptPlayer
+from .promptset import VOICE_LANG, render_prompts
 from .prompts import PromptLibrary
 from .recorder import Recorder
 from .runtime import Runtime
+from .seatapi import SeatCommands
+from .speech import SpeechWorker
+
+__all__ = ["Core", "make_card", "render_prompts"]
 
 log = logging.getLogger(__name__)
-
-VOICE_LANG = {"cmn": "zh", "en": "en"}
-
-
-def render_prompts(library: PromptLibrary, cfg: dict) -> dict[str, np.ndarray]:
-    """Render the prompt set the call logic names (slow on a cache miss: call before the tick starts)."""
-    voice = cfg["ivr"]["voice"]
-    lang = VOICE_LANG[voice]
-    texts = {
-        "welcome": cfg["ivr"]["welcome"],
-        "invalid": messages.text("prompt.invalid", lang),
-        "goodbye": messages.text("prompt.goodbye", lang),
-        "blocked": messages.text("prompt.blocked", lang),  # to a screened-out caller before clearing
-    }
-    return {name: library.render(text, voice) for name, text in texts.items()}
-
 
 def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None, seed: int = 0) -> Card:
     """The card the config names; with IP-phone seats (``sip.phones``) on a sim or DAHDI card, that card's
@@ -70,7 +59,7 @@ def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None
     return CompositeCard([card, SipCard.from_config(cfg, trunk_channels=0)])
 
 
-class Core:
+class Core(SeatCommands):
     """Everything the core process runs, wired together; the loop that drives it lives in the CLI.
 
     Parameters
@@ -100,28 +89,38 @@ class Core:
         if len(fxs) < len(seats):
             raise DriverError(f"the card has {len(fxs)} FXS ports but the config has {len(seats)} seats")
         now = clock.now()
+        book = {a["id"]: a for a in cfg["agents"]}
         agents = [Agent(seat=s["seat"], port=fxs[i], name=s["name"], extension=s["extension"], since=now,
-                        idle_since=now, skill=s["skill"]) for i, s in enumerate(seats)]
+                        idle_since=now, skill=s["skill"], skills=dict(s["queues"]) or None,
+                        state="logged_out" if book else "available") for i, s in enumerate(seats)]
         prefix = dt.datetime.fromtimestamp(clock.wall(), self.tz).strftime("%Y%m%d%H%M%S")
-        self.logic = CallCentre(trunks, agents, IvrConfig.from_config(cfg["ivr"]), cfg["queue"],
+        self.logic = CallCentre(trunks, agents, ivr_flow(cfg), all_queues(cfg),
                                 record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix,
                                 port_spans={p.index: p.span for p in self.card.ports if p.span is not None},
-                                screening=screening(cfg), area_code=home_area(cfg))
+                                screening=screening(cfg), area_code=home_area(cfg), book=book,
+                                lang=VOICE_LANG[cfg["ivr"]["voice"]])
         self.logic.local_day = self._local_day
+        self.logic.wall = lambda t: dt.datetime.fromtimestamp(self.clock.epoch(t), self.tz)
         self.logic.new_day(now)
+        library = PromptLibrary(data.prompts, lang=cfg["system"]["language"],
+                                level_dbm0=cfg["ivr"]["prompt_level_dbm0"],
+                                **({"espeak": None, "warn": lambda m: None} if not media else {}))
         if prompts is None:
-            prompts = render_prompts(PromptLibrary(data.prompts, lang=cfg["system"]["language"],
-                                                  level_dbm0=cfg["ivr"]["prompt_level_dbm0"]), cfg)
+            prompts = render_prompts(library, cfg)
         self.bus = EventBus(clock.wall)
         self.journal = Journal(data.journal)
+        self.logic.restore_seats(self.journal.seat_states(), now)  # agents' states survive a restart
         self.recorder = Recorder(data.root, cfg["recording"]["mode"], slots=len(seats)) if media else None
+        threads = 0 if clock.virtual else None  # virtual time: lookups and speech answer deterministically
+        self.lookups = LookupWorker(**({"threads": threads} if threads is not None else {}))
+        self.speech = SpeechWorker(functools.partial(library.render, voice=cfg["ivr"]["voice"]),
+                                   **({"threads": threads} if threads is not None else {}))
         self.runtime = Runtime(self.card, self.logic, clock, PromptPlayer(len(self.card.ports), prompts),
                                media=media, recorder=self.recorder, journal=self.journal, bus=self.bus,
-                               tone_plan=cfg["card"]["tone_plan"])
+                               tone_plan=cfg["card"]["tone_plan"], lookups=self.lookups, speech=self.speech)
         self.server = ControlServer(data.socket, self.bus)
         self.server.register("status", self.status, {})
-        self.server.register("agent.state", self.agent_state,
-                             {"seat": Int(1, 24), "state": Enum("available", "busy", "logged_out")})
+        self.register_seat_commands()
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
         self.hotplug = hotplug
@@ -154,19 +153,6 @@ class Core:
                    for d in (self.hotplug.present() if self.hotplug is not None else [])]
         return {"time": round(self.clock.wall(), 3), "box": {"name": system["name"], "number": system["box_number"]},
                 **snap, "devices": devices}
-
-    def agent_state(self, seat: int, state: str) -> dict:
-        """The ``agent.state`` command: set a seat available, busy or logged out."""
-        agent = next((a for a in self.logic.acd.agents if a.seat == seat), None)
-        if agent is None:
-            raise CommandError("not_found", f"seat: {seat} is not a configured seat")
-        now = self.runtime.now
-        try:
-            actions = self.logic.set_agent_state(agent, state, now)
-        except ValueError as e:
-            raise CommandError("conflict", str(e)) from None
-        self.runtime.apply(actions, now)
-        return {"seat": seat, "state": agent.state}
 
     def _local_day(self, now: float) -> tuple[float, float]:
         """The local day ``now`` (runtime clock) lies in, as (its midnight, the next midnight) on that clock."""
@@ -223,5 +209,7 @@ class Core:
             self.recorder.close()
             self.recorder = None
             self.runtime.recorder = None
+        self.lookups.close()
+        self.speech.close()
         self.journal.close()
         self.card.close()

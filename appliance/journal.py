@@ -40,7 +40,9 @@ RECORD_FIELDS: dict[str, type] = {**CALL_COLUMNS, **CALLER_COLUMNS}
 _ACCEPT = {str: (str,), int: (numbers.Integral,), float: (numbers.Real,)}
 CHOICES = {
     "direction": ("in", "out"),
-    "disposition": ("answered", "abandoned", "ivr", "failed", "blocked"),  # blocked: screened out, never queued
+    # blocked: screened out, never queued; transferred: to a number outside; overflow: cleared by a full or
+    # timed-out queue whose overflow target is hangup; voicemail: left a message
+    "disposition": ("answered", "abandoned", "ivr", "failed", "blocked", "transferred", "overflow", "voicemail"),
     "ended_by": ("caller", "agent", "system"),
     "caller_kind": ("mobile", "landline", "service", "international", "unknown"),  # appliance.caller.KINDS
 }
@@ -61,7 +63,12 @@ CREATE INDEX IF NOT EXISTS call_events_ts ON call_events (ts);
 CREATE TABLE IF NOT EXISTS call_callers (
     call_id TEXT PRIMARY KEY, caller_national TEXT, caller_area TEXT, caller_kind TEXT
 );
+CREATE TABLE IF NOT EXISTS seat_states (
+    seat INTEGER PRIMARY KEY, ts REAL, data TEXT
+);
 """
+# every agent.state event also replaces its seat's row in seat_states: the seats' last states, read at start
+# (appliance.seats restores them) without scanning the events
 
 _COLS = tuple(CALL_COLUMNS)
 _INSERT_CALL = (f"INSERT OR REPLACE INTO calls ({', '.join(_COLS)}) "
@@ -117,6 +124,9 @@ def _write(con: sqlite3.Connection, kind: str, row: tuple) -> None:
     """One queued write: a call (its calls row, then its call_callers row or none) or an event."""
     if kind != "call":
         con.execute(_INSERT_EVENT, row)
+        if row[2] == "agent.state":
+            con.execute("INSERT OR REPLACE INTO seat_states (seat, ts, data) VALUES (json_extract(?, '$.seat'), ?, ?)",
+                        (row[3], row[1], row[3]))
         return
     call, caller = row
     con.execute(_INSERT_CALL, call)
@@ -351,6 +361,16 @@ class Journal:
     def events(self, call_id: str) -> list[dict]:
         """Committed events of one call in time order: dicts with id, call_id, ts, type, data (decoded)."""
         rows = self._query("SELECT * FROM call_events WHERE call_id = ? ORDER BY ts, id", (call_id,))
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    def seat_states(self) -> list[dict]:
+        """Each seat's last ``agent.state`` event data (seat, agent_id, state, reason, ...), by seat."""
+        return [json.loads(r["data"]) for r in self._query("SELECT data FROM seat_states ORDER BY seat")]
+
+    def events_of(self, type_: str, since_ts: float | None = None) -> list[dict]:
+        """Committed events of one type (e.g. ``agent.state``), in time order."""
+        rows = self._query("SELECT * FROM call_events WHERE type = ? AND ts >= ? ORDER BY ts, id",
+                           (type_, -math.inf if since_ts is None else since_ts))
         return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
 
     def counts(self, since_ts: float, until_ts: float) -> dict[str, int]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+
+from .offtick import OffTick
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -59,27 +59,35 @@ def fetch(url: str, timeout_s: float) -> tuple[bool, dict[str, str]]:
 
 
 class LookupWorker:
-    """A few threads doing ``fetch`` for the flows of every call; results collected by the tick."""
+    """A few threads doing ``fetch`` for the flows of every call; results collected by the tick.
+
+    Parameters
+    ----------
+    threads : int
+        Lookups at once; 0 fetches inside ``submit`` (virtual-time tests: deterministic, but it blocks).
+    """
 
     def __init__(self, threads: int = 4) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ivr-lookup")
-        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._work = OffTick("ivr-lookup", threads)
 
     def submit(self, key: object, url: str, timeout_s: float) -> None:
-        def run() -> None:
-            ok, fields = fetch(url, timeout_s)
+        def run() -> tuple[object, bool, dict[str, str]]:
+            try:
+                ok, fields = fetch(url, timeout_s)
+            except Exception as exc:  # noqa: BLE001 (a fetch bug must still answer, or the caller waits forever)
+                ok, fields = False, {"error": f"{type(exc).__name__}: {exc}"[:200]}
             if not ok:
                 log.info("IVR lookup %s failed: %s", url, fields["error"])
-            self._done.put((key, ok, fields))
-        self._pool.submit(run)
+            return key, ok, fields
+        self._work.submit(run)
 
     def results(self) -> list[tuple[object, bool, dict[str, str]]]:
-        out = []
-        while True:
-            try:
-                out.append(self._done.get_nowait())
-            except queue.Empty:
-                return out
+        """``(key, ok, fields)`` of the lookups finished since the last call; never blocks."""
+        return self._work.results()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Virtual time only: block until every lookup has its answer (True) or ``timeout`` passes (False)."""
+        return self._work.wait(timeout)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._work.close()

@@ -31,6 +31,32 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "正在为您转接坐席，请稍候。",
         "en": "Transferring you to an agent, please wait.",
     },
+    "prompt.queue_busy": {  # to a caller in queue, repeated every queue.announce_s
+        "zh": "坐席正忙，请稍候。您现在排在第{position}位，预计等待{minutes}分钟。",
+        "en": "All agents are busy, please hold. You are number {position} in the queue; the expected wait is "
+              "{minutes} minutes.",
+    },
+    "prompt.queue_callback": {  # added to prompt.queue_busy when the queue has a callback_key
+        "zh": "如需在坐席空闲时回拨给您，请按{key}键。",
+        "en": " To be called back when an agent is free, press {key}.",
+    },
+    "prompt.callback": {  # the caller pressed the callback key: then their line is cleared
+        "zh": "好的，坐席空闲时将回拨您的电话 {number}，您的排队位置保留。您现在可以挂机了。",
+        "en": "We will call you back on {number} when an agent is free; you keep your place. You may hang up now.",
+    },
+    "prompt.voicemail": {  # before the beep of a voicemail box
+        "zh": "您好，现在无人接听。请在提示音后留言，留言完毕请挂机或按井号键。",
+        "en": "Nobody can take your call now. Please leave a message after the tone; hang up or press hash "
+              "when you have finished.",
+    },
+    "prompt.code_done": {  # an agent's feature code (*1 .. *4) was accepted
+        "zh": "操作成功。",
+        "en": "Done.",
+    },
+    "prompt.code_failed": {
+        "zh": "操作失败，请重试。",
+        "en": "That did not work; please try again.",
+    },
     # configuration defaults
     "config.seat_name": {
         "zh": "坐席{n}",

@@ -1,4 +1,4 @@
-"""The prompt player: plays named prompts into the ports' transmit frames, one prompt per port.
+"""The prompt player: plays prompts, named or ad hoc (spoken answers), into the ports' transmit frames, one per port.
 
 A prompt's end is a deadline (start + length / 8000): the same in media mode, where
 its samples are mixed tick by tick, and in event mode, where no audio moves.
@@ -35,6 +35,25 @@ class PromptPlayer:
             clip = self.prompts[name]
         except KeyError:
             raise ApplianceError(f"prompt {name!r} is not loaded; loaded: {', '.join(sorted(self.prompts))}") from None
+        self._start(port, clip, now)
+
+    def play_clip(self, port: int, samples: np.ndarray, now: float) -> None:
+        """Play an ad-hoc clip (a spoken answer, not in the prompt set) exactly as ``play`` plays a prompt.
+
+        Parameters
+        ----------
+        port : int
+        samples : ndarray, shape (n,), int16, linear PCM at 8 kHz
+            May be empty: the clip then ends at ``now`` and ``finished`` reports it at once.
+        now : float, seconds, the runtime's clock
+        """
+        clip = np.asarray(samples, np.float32)  # once per clip, never per tick
+        if clip.ndim != 1:
+            raise ApplianceError(f"a clip for port {port} must have shape (n,), got {clip.shape}")
+        self._start(port, clip, now)
+
+    def _start(self, port: int, clip: np.ndarray, now: float) -> None:
+        """``clip`` replaces what ``port`` was playing (no ``finished`` for that) and ends after its length."""
         self._clip[port], self._pos[port], self._end[port] = clip, 0, now + clip.size / RATE
 
     def stop(self, port: int) -> None:

@@ -60,15 +60,17 @@ class Recorder:
         self._closer = closer or ThreadPoolExecutor(1, thread_name_prefix="recorder-close")
         self._pending: list = []
 
-    def start(self, call_id: str, a: int, b: int, epoch: float) -> str | None:
-        """Begin recording ports ``a`` (caller) and ``b`` (agent); returns the path relative to root.
+    def start(self, call_id: str, a: int, b: int, epoch: float, kind: str = "call") -> str | None:
+        """Begin recording ports ``a`` (caller) and ``b`` (agent; ``a`` again for the caller alone, as in a
+        voicemail message); returns the path relative to root, under ``recordings/`` or (``kind`` voicemail)
+        ``voicemail/``.
 
         Returns None (and records nothing) when every slot is busy.
         """
         if len(self.takes) >= self.slots:
             return None
         day = time.strftime("%Y/%m/%d", time.localtime(epoch))
-        rel = f"recordings/{day}/{call_id}.wav"
+        rel = f"{'voicemail' if kind == 'voicemail' else 'recordings'}/{day}/{call_id}.wav"
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = AlawWavWriter(path, channels=2 if self.mode == "stereo" else 1)
@@ -97,13 +99,16 @@ class Recorder:
         takes = list(self.takes.values())
         if self.mode == "stereo":
             for t in takes:
-                t.writer.write(rx_alaw[[t.a, t.b]])
+                t.writer.write(rx_alaw[[t.a, t.b]])  # one party: the same on both channels
             return
         n = len(takes)
         ia = [t.a for t in takes]
         ib = [t.b for t in takes]
         mix = self._mix[:n]
         np.add(rx[ia], rx[ib], out=mix, dtype=np.int32)
+        for i, t in enumerate(takes):
+            if t.a == t.b:  # one party: its own audio, not twice
+                mix[i] = rx[t.a]
         np.clip(mix, -32768, 32767, out=mix)
         mix16 = self._mix16[:n]
         np.copyto(mix16, mix, casting="unsafe")

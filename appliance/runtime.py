@@ -4,6 +4,13 @@ Each step (DESIGN.md "The core, as data flows through it"): read one A-law frame
 port, decode, detect DTMF on all ports at once, feed card and detector events to the
 call logic, apply its actions, mix ``tx = M @ rx`` plus prompts and tones, tap the
 recorder, encode and write. All arrays are allocated here, once.
+
+IVR flows' HTTP lookups and spoken answers (``flowrun.HttpLookup``, ``flowrun.Say``)
+go to workers off the tick; each step collects what they have finished: a lookup's
+answer as an ``HttpResult`` event, a rendered answer played like a prompt (its
+``PromptDone`` at its end). In real time the tick never waits for them; in virtual
+time ``run_until`` lets them finish before time moves on, so they answer one tick
+after they were asked however fast the host is.
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ from dsp.toneplans import get_plan
 from dsp.tones import ToneGenerator
 
 from .actions import (
-    Answer, Connect, Disconnect, Hangup, LogEvent, Play, PromptDone, Publish, Ring, StartRecording,
+    Answer, Connect, Dial, Disconnect, Hangup, HttpResult, LogEvent, Play, PromptDone, Publish, Ring, StartRecording,
     StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
 )
+from .flowrun import HttpLookup, Say
 from .player import PromptPlayer
 from .switch import Switch
 
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 PACE_TIMEOUT_S = 0.04  # two ticks without the card's "frames ready": tick anyway
 TICK_S = BLOCK / 8000  # 20 ms
 MIN_EVENT_STEP_S = 0.001  # event mode never steps by less, so a stuck deadline cannot spin
+VIRTUAL_WAIT_S = 60.0  # virtual time waits this long (host seconds) at most for a lookup or a rendering
 
 
 @dataclass
@@ -54,10 +63,18 @@ class Runtime:
     media : bool
         Move audio (True) or only events (False: virtual-time statistics runs).
     recorder, journal, bus : optional sinks for recordings, call records and API events.
+    lookups : LookupWorker or None
+        Does ``HttpLookup``; anything with ``submit(key, url, timeout_s)``, ``results()``
+        and ``wait(timeout)``. None: every lookup fails with "no lookup worker".
+    speech : SpeechWorker or None
+        Renders ``Say``; anything with ``submit(key, text)``, ``results()`` and
+        ``wait(timeout)``. None: a ``Say`` is skipped (``PromptDone`` at once), with a warning.
+        The workers belong to the caller, who closes them.
     """
 
     def __init__(self, card: Card, logic, clock, player: PromptPlayer, *, media: bool = True,
-                 recorder=None, journal=None, bus=None, tone_plan: str = "cn") -> None:
+                 recorder=None, journal=None, bus=None, tone_plan: str = "cn",
+                 lookups=None, speech=None) -> None:
         self.card, self.logic, self.clock, self.player = card, logic, clock, player
         self.media = media
         self.recorder, self.journal, self.bus = recorder, journal, bus
@@ -76,6 +93,12 @@ class Runtime:
         self.stats = TickStats()
         self.now = clock.now()
         self._recordings: dict[str, str] = {}
+        self.lookups, self.speech = lookups, speech
+        self._lookups_out = 0  # submitted, answer not yet collected
+        self._speech_out = 0
+        self._refused: list[HttpResult] = []  # lookups without a worker: answered at the next step
+        self._say_gen = [0] * n  # per port, bumped whenever its playing stops or changes: older renderings are stale
+        self._no_clip = np.zeros(0, np.int16)
 
     async def _run_paced(self, stop: asyncio.Event, paced: asyncio.Event) -> None:
         stats = self.stats
@@ -104,6 +127,8 @@ class Runtime:
             self.card.read(self.rx_alaw)
             alaw_decode(self.rx_alaw, out=self.rx)
             events += [Digit(ch, d) for ch, d in self.dtmf.process(self.rx)]
+        if self._lookups_out or self._speech_out or self._refused:
+            events += self._collect(now)  # before ``finished``: a failed rendering's PromptDone comes this step
         events += [PromptDone(p) for p in self.player.finished(now)]
         for ev in events:
             self.apply(self.logic.handle(ev, now), now)
@@ -137,9 +162,15 @@ class Runtime:
                 if self.journal is not None:
                     self.journal.add_event(a.call_id, self.clock.epoch(now), a.type, a.data)
             elif kind is Play:
+                self._say_gen[a.port] += 1
                 self.player.play(a.port, a.prompt, now)
             elif kind is StopPlay:
+                self._say_gen[a.port] += 1
                 self.player.stop(a.port)
+            elif kind is Say:
+                self._say(a.port, a.text, now)
+            elif kind is HttpLookup:
+                self._lookup(a)
             elif kind is StartTone:
                 spec = self.tone_plan.tones.get(a.tone)
                 if spec is None:
@@ -156,6 +187,8 @@ class Runtime:
                 self._idle_port(a.port)
             elif kind is Ring:
                 card.ring(a.port, a.caller)
+            elif kind is Dial:
+                card.dial(a.port, a.number)
             elif kind is StopRing:
                 card.stop_ring(a.port)
             elif kind is Connect:
@@ -167,7 +200,8 @@ class Runtime:
                 card.bridge(a.b, None)
             elif kind is StartRecording:
                 if self.recorder is not None and self.media:
-                    rel = self.recorder.start(a.call_id, a.caller_port, a.agent_port, self.clock.epoch(now))
+                    rel = self.recorder.start(a.call_id, a.caller_port, a.agent_port, self.clock.epoch(now),
+                                              a.kind)
                     if rel is not None:
                         self._recordings[a.call_id] = rel
             elif kind is StopRecording:
@@ -181,8 +215,55 @@ class Runtime:
     def _idle_port(self, port: int) -> None:
         """A cleared port starts its next call with fresh detector, player and tone state."""
         self.dtmf.reset(port)
+        self._say_gen[port] += 1  # a rendering still on its way was for the caller who left
         self.player.stop(port)
         self.tones.stop(port)
+
+    # --- work off the tick: lookups and speech ----------------------------------------------------
+
+    def _lookup(self, a: HttpLookup) -> None:
+        if self.lookups is None:
+            self._refused.append(HttpResult(a.call_id, False, {"error": "no lookup worker"}))
+            return
+        self.lookups.submit(a.call_id, a.url, a.timeout_s)
+        self._lookups_out += 1
+
+    def _say(self, port: int, text: str, now: float) -> None:
+        """Like a Play whose clip comes later: the port falls silent until the rendering is in."""
+        self.player.stop(port)
+        self._say_gen[port] += 1
+        if self.speech is None:
+            log.warning("no speech worker: port %d skips saying %r", port, text[:40])
+            self.player.play_clip(port, self._no_clip, now)
+            return
+        self.speech.submit((port, self._say_gen[port]), text)
+        self._speech_out += 1
+
+    def _collect(self, now: float) -> list:
+        """Start the renderings that are in and still wanted; the lookups' answers as ``HttpResult`` events."""
+        events, self._refused = self._refused, []
+        if self._speech_out:
+            for (port, gen), samples, error in self.speech.results():
+                self._speech_out -= 1
+                if gen != self._say_gen[port]:
+                    continue  # stopped, replaced or hung up while rendering: never to the port's next caller
+                if samples is None:
+                    log.warning("speech on port %d failed (%s); the flow goes on as if it had been said", port, error)
+                    samples = self._no_clip
+                self.player.play_clip(port, samples, now)
+        if self._lookups_out:
+            for key, ok, fields in self.lookups.results():
+                self._lookups_out -= 1
+                events.append(HttpResult(key, ok, fields))
+        return events
+
+    def _finish_work(self) -> None:
+        """Virtual time only: let outstanding lookups and renderings finish before time moves on."""
+        for name, worker, out in (("lookups", self.lookups, self._lookups_out),
+                                  ("speech", self.speech, self._speech_out)):
+            if out and not worker.wait(VIRTUAL_WAIT_S):
+                log.warning("%d %s still unfinished after %.0f s; virtual time goes on without them",
+                            out, name, VIRTUAL_WAIT_S)
 
     def _write_call(self, record: dict) -> None:
         rec = {k: (self.clock.epoch(v) if k.endswith("_ts") and v is not None else v) for k, v in record.items()}
@@ -193,11 +274,14 @@ class Runtime:
     # --- loops ------------------------------------------------------------------------------------
 
     def next_time(self) -> float:
-        """The next step's time in virtual time: every tick with media, else the next deadline."""
+        """The next step's time in virtual time: every tick with media, else the next deadline (at most a tick
+        away while lookups or renderings are out: their answers are collected by a step)."""
         if self.media:
             return (round(self.now / TICK_S) + 1) * TICK_S
         times = [t for t in (self.card.next_deadline(), self.logic.next_deadline(), self.player.next_deadline())
                  if t is not None]
+        if self._lookups_out or self._speech_out or self._refused:
+            times.append(self.now + TICK_S)
         return max(min(times), self.now + MIN_EVENT_STEP_S) if times else float("inf")
 
     def run_until(self, until: float) -> None:
@@ -206,6 +290,7 @@ class Runtime:
             t = self.next_time()
             if t > until:
                 break
+            self._finish_work()  # answers one tick after the question, however fast the host is
             self.clock.advance_to(t)
             self.step(t)
         if self.clock.now() < until:

@@ -7,9 +7,11 @@ import random
 import pytest
 
 from appliance.acd import STRATEGIES, Acd, Agent, strategy_name
-from appliance.actions import Connect, LogEvent, Publish, Ring, StartRecording, StopRing, StopTone, WriteCall
+from appliance.actions import (
+    Connect, LogEvent, Publish, Ring, StartRecording, StopPlay, StopRing, StopTone, WriteCall,
+)
 from appliance.callcontrol import CallCentre
-from appliance.ivr import IvrConfig
+from appliance.flows import default_flow
 from drivers.base import Digit, OffHook, OnHook, Released, Seized
 
 
@@ -132,7 +134,7 @@ def test_ring_all_offers_every_available_agent_by_longest_idle():
 def centre(strategy, n=3):
     team = [Agent(seat=s + 1, port=30 + s, name=f"A{s + 1}", extension=f"80{s + 1}") for s in range(n)]
     queue = {"name": "default", "ring_timeout_s": 15.0, "max_wait_s": 300.0, "strategy": strategy}
-    return CallCentre(list(range(30)), team, IvrConfig({"1": "queue"}, 5.0, 1), queue, record=True,
+    return CallCentre(list(range(30)), team, default_flow({"1": "queue"}), queue, record=True,
                       call_id_prefix="t")
 
 
@@ -152,7 +154,7 @@ def test_ring_all_rings_everyone_and_the_first_to_answer_takes_the_call():
     assert [a for a in signalling(acts) if isinstance(a, Ring)] == [Ring(31, "1383"), Ring(32, "1383"), Ring(30, "1383")]
     assert [a.state for a in cc.acd.agents] == ["ringing"] * 3
     acts = cc.handle(OffHook(32), 13.0)
-    assert signalling(acts) == [StopRing(32), StopRing(31), StopRing(30), StopTone(3), Connect(3, 32),
+    assert signalling(acts) == [StopRing(32), StopRing(31), StopRing(30), StopPlay(3), StopTone(3), Connect(3, 32),
                                 StartRecording("t-000001", 3, 32)]
     assert [a.state for a in cc.acd.agents] == ["available", "available", "talking"]
     assert cc.calls[3].agent.seat == 3 and cc.acd.agents[2].calls_today == 1

@@ -186,7 +186,7 @@ def test_speech_both_ways_reaches_the_other_side_and_the_recording(make_core):
 def test_agent_state_command_takes_a_seat_out_of_the_rotation(make_core):
     agent = AgentScript(ring_delay_s=1.0, talk_s=5.0)
     core, card, events = make_core(agent)
-    assert core.agent_state(1, "busy") == {"seat": 1, "state": "busy"}
+    assert core.agent_state(1, "busy") == {"seat": 1, "state": "busy", "reason": "other", "agent_id": None}
     card.add_caller(CallerScript("13700002222", arrive_at=0.0, digit_delay_s=1.0))
     core.runtime.run_until(1.5)
     assert [e["data"]["seat"] for e in events if e["event"] == "call.ringing"] == [2]

@@ -8,16 +8,18 @@ from appliance.actions import (
     StopRing, StopTone, WriteCall,
 )
 from appliance.callcontrol import CallCentre
-from appliance.ivr import IvrConfig
+from appliance.flows import default_flow
 from drivers.base import Digit, OffHook, OnHook, Released, Seized
 
-QUEUE = {"name": "default", "ring_timeout_s": 15.0, "max_wait_s": 300.0, "strategy": "longest_idle"}
+QUEUE = {"name": "default", "ring_timeout_s": 15.0, "max_wait_s": 300.0, "strategy": "longest_idle",
+         "hold": "ringback", "announce_s": 0}
 
 
 def centre(n_seats=2, **ivr):
     agents = [Agent(seat=s + 1, port=30 + s, name=f"A{s + 1}", extension=f"80{s + 1}") for s in range(n_seats)]
-    cfg = IvrConfig({"1": "queue", "9": "hangup", "0": "repeat"}, ivr.get("timeout", 5.0), ivr.get("retries", 1))
-    return CallCentre(list(range(30)), agents, cfg, QUEUE, record=True, call_id_prefix="t")
+    flow = default_flow({"1": "queue", "9": "hangup", "0": "repeat"})
+    flow["nodes"]["welcome"].update(timeout_s=ivr.get("timeout", 5.0), retries=ivr.get("retries", 1))
+    return CallCentre(list(range(30)), agents, flow, QUEUE, record=True, call_id_prefix="t")
 
 
 def signalling(actions):
@@ -37,9 +39,13 @@ def test_digit_queues_and_rings_the_longest_idle_agent():
     cc.acd.agents[0].idle_since = 5.0  # seat 2 has been idle longer (since 0)
     cc.handle(Seized(3, "13800138000", "4008001234"), 10.0)
     acts = cc.handle(Digit(3, "1"), 11.0)
-    assert signalling(acts) == [StopPlay(3), StartTone(3, "ringback"), Ring(31, "13800138000")]
+    # an agent is free: "transferring you to an agent" while the agent's phone rings
+    assert signalling(acts) == [StopPlay(3), Play(3, "transfer"), Ring(31, "13800138000")]
+    acts = cc.handle(PromptDone(3), 12.0)
+    assert signalling(acts) == [StartTone(3, "ringback")]  # then ringback (hold: ringback in this queue)
     acts = cc.handle(OffHook(31), 13.0)
-    assert signalling(acts) == [StopRing(31), StopTone(3), Connect(3, 31), StartRecording("t-000001", 3, 31)]
+    assert signalling(acts) == [StopRing(31), StopPlay(3), StopTone(3), Connect(3, 31),
+                                StartRecording("t-000001", 3, 31)]
 
 
 def test_ring_no_answer_moves_to_the_next_agent_and_keeps_the_place_in_queue():
@@ -64,7 +70,7 @@ def test_invalid_key_then_timeout_ends_in_goodbye_and_clearing():
     assert cc.next_deadline() == 10.0
     assert signalling(cc.advance(10.0)) == [Play(0, "goodbye")]  # second failure: retries used up
     acts = cc.handle(PromptDone(0), 12.0)
-    assert signalling(acts) == [StopTone(0), Hangup(0, 16)]
+    assert signalling(acts) == [StopPlay(0), StopTone(0), Hangup(0, 16)]
     record = next(a.record for a in acts if isinstance(a, WriteCall))
     assert (record["disposition"], record["ended_by"], record["queue"], record["wait_s"]) == ("ivr", "system", None, None)
     assert cc.calls == {}

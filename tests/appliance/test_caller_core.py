@@ -86,7 +86,8 @@ def test_blacklisted_caller_hears_the_blocked_prompt_and_is_cleared_with_cause_2
 def test_blocked_prompt_is_rendered_from_the_catalog(tmp_path):
     cfg = validate({})
     lib = PromptLibrary(tmp_path, espeak=None, warn=lambda m: None)
-    assert set(render_prompts(lib, cfg)) == {"welcome", "invalid", "goodbye", "blocked"}
+    assert set(render_prompts(lib, cfg)) == {"welcome", "invalid", "goodbye", "blocked", "transfer", "voicemail",
+                                             "code.done", "code.failed", "moh", "beep"}
 
 
 def test_prefix_rule_blocks_the_range_only(make_core):

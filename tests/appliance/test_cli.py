@@ -102,7 +102,8 @@ def test_bad_config_value_and_unknown_key_leave_the_file_alone(tmp_path):
     unknown = run("config", "--data-dir", str(data), "set", "queue.ring_timout_s", "20")
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == ("error: queue.ring_timout_s: unknown key; "
-                                      "allowed keys: max_wait_s, name, ring_timeout_s, strategy")
+                                      "allowed keys: announce_s, callback_key, hold, max_length, "
+                                      "max_wait_s, missed_offers, name, overflow, ring_timeout_s, strategy, wrap_up_s")
     assert (data / "config.json").read_bytes() == before
 
 

@@ -32,10 +32,15 @@ def test_defaults_are_the_six_seat_box():
                  "timing": 1, "lbo": 0, "dchan": 16, "channels": "1-15,17-31",
                  "calling_number": ""},
         "analog": [{"channel": c, "kind": "fxs"} for c in range(32, 38)],
-        "seats": [{"seat": i, "name": f"坐席{i}", "extension": f"80{i}", "sip_password": "", "skill": 5} for i in range(1, 7)],
-        "queue": {"name": "default", "strategy": "longest-idle", "ring_timeout_s": 15.0, "max_wait_s": 300.0},
+        "seats": [{"seat": i, "name": f"坐席{i}", "extension": f"80{i}", "sip_password": "", "skill": 5, "queues": {}}
+                  for i in range(1, 7)],
+        "queue": {"name": "default", "strategy": "longest-idle", "ring_timeout_s": 15.0, "max_wait_s": 300.0,
+                  "max_length": 0, "overflow": "", "wrap_up_s": 0.0, "missed_offers": 3, "announce_s": 30.0,
+                  "hold": "music", "callback_key": ""},
+        "queues": [],
+        "agents": [],
         "ivr": {"welcome": "您好，欢迎致电。咨询请按1。", "voice": "cmn", "menu": {"1": "queue"},
-                "digit_timeout_s": 5.0, "retries": 2, "prompt_level_dbm0": -16.0},
+                "digit_timeout_s": 5.0, "retries": 2, "prompt_level_dbm0": -16.0, "flow": None},
         "recording": {"enabled": True, "mode": "mono"},
         "sip": {"address": "127.0.0.1", "port": 5060, "rtp_min": 10000, "rtp_max": 20000, "phones": False,
                 "auth": "md5", "trunk_host": "", "trunk_port": 5060, "trunk_transport": "udp", "trunk_domain": "",
@@ -57,18 +62,20 @@ def test_every_option_default_passes_its_own_check_and_has_help():
 
 def test_validate_returns_a_copy_merged_with_defaults():
     out = validate({"queue": {"ring_timeout_s": 20}, "card": {"seats": 2}})
-    assert out["queue"] == {"name": "default", "strategy": "longest-idle", "ring_timeout_s": 20.0, "max_wait_s": 300.0}
+    assert out["queue"] == {"name": "default", "strategy": "longest-idle", "ring_timeout_s": 20.0, "max_wait_s": 300.0,
+                            "max_length": 0, "overflow": "", "wrap_up_s": 0.0, "missed_offers": 3, "announce_s": 30.0,
+                            "hold": "music", "callback_key": ""}
     assert isinstance(out["queue"]["ring_timeout_s"], float)
-    assert out["seats"] == [{"seat": 1, "name": "坐席1", "extension": "801", "sip_password": "", "skill": 5},
-                            {"seat": 2, "name": "坐席2", "extension": "802", "sip_password": "", "skill": 5}]
+    assert out["seats"] == [{"seat": 1, "name": "坐席1", "extension": "801", "sip_password": "", "skill": 5, "queues": {}},
+                            {"seat": 2, "name": "坐席2", "extension": "802", "sip_password": "", "skill": 5, "queues": {}}]
     out["ivr"]["menu"]["2"] = "hangup"
     assert DEFAULTS["ivr"]["menu"] == {"1": "queue"}
 
 
 def test_seat_items_default_from_their_number():
     out = validate({"card": {"seats": 2}, "seats": [{"seat": 12}, {"name": "王芳", "extension": "8888"}]})
-    assert out["seats"] == [{"seat": 12, "name": "坐席12", "extension": "8012", "sip_password": "", "skill": 5},
-                            {"seat": 2, "name": "王芳", "extension": "8888", "sip_password": "", "skill": 5}]
+    assert out["seats"] == [{"seat": 12, "name": "坐席12", "extension": "8012", "sip_password": "", "skill": 5, "queues": {}},
+                            {"seat": 2, "name": "王芳", "extension": "8888", "sip_password": "", "skill": 5, "queues": {}}]
 
 
 # -- the first problem, one exact line -----------------------------------------------------
@@ -77,7 +84,8 @@ def test_seat_items_default_from_their_number():
     ({"queue": {"ring_timeout_s": 500}}, "queue.ring_timeout_s: 500 is out of range; allowed 5..120 (seconds)"),
     ({"queue": {"ring_timeout_s": 4.5}}, "queue.ring_timeout_s: 4.5 is out of range; allowed 5..120 (seconds)"),
     ({"queue": {"ring_timout_s": 20}},
-     "queue.ring_timout_s: unknown key; allowed keys: max_wait_s, name, ring_timeout_s, strategy"),
+     "queue.ring_timout_s: unknown key; allowed keys: announce_s, callback_key, hold, max_length, "
+     "max_wait_s, missed_offers, name, overflow, ring_timeout_s, strategy, wrap_up_s"),
     ({"queue": {"ring_timeout_s": "15"}}, "queue.ring_timeout_s: '15' is a string; expected a number"),
     ({"queue": {"max_wait_s": float("nan")}}, "queue.max_wait_s: nan is not a finite number"),
     ({"queue": {"strategy": "busiest"}}, "queue.strategy: 'busiest' is not allowed; one of fewest-calls, fixed-order, "
@@ -136,7 +144,8 @@ def test_seat_items_default_from_their_number():
     ({"analog": [{"channel": 32, "kind": "phone"}]}, "analog[0].kind: 'phone' is not allowed; one of fxo, fxs"),
     ({"analog": [{"channel": 32, "port": 1}]}, "analog[0].port: unknown key; allowed keys: channel, kind"),
     ({"wbe": {}},
-     "wbe: unknown section; allowed sections: analog, card, ivr, queue, recording, screening, seats, sip, span, system, web"),
+     "wbe: unknown section; allowed sections: agents, analog, card, ivr, queue, queues, "
+     "recording, screening, seats, sip, span, system, web"),
     ([1], "config: [1] is a list; expected an object of sections"),
 ])
 def test_errors_name_key_value_and_what_is_allowed(raw, message):
@@ -170,7 +179,7 @@ def test_seat_errors():
     assert err({"seats": bad}) == "seats[0].seat: 0 is out of range; allowed 1..24"
     bad = copy.deepcopy(seats)
     bad[2]["desk"] = 3
-    assert err({"seats": bad}) == "seats[2].desk: unknown key; allowed keys: extension, name, seat, sip_password, skill"
+    assert err({"seats": bad}) == "seats[2].desk: unknown key; allowed keys: extension, name, queues, seat, sip_password, skill"
     assert err({"seats": seats[:5]}) == "seats: has 5 items but card.seats is 6; give one item per seat"
     assert len(validate({"card": {"seats": 8}})["seats"]) == 8
     assert err({"card": {"seats": 8}, "seats": seats}) == "seats: has 6 items but card.seats is 8; give one item per seat"
@@ -211,8 +220,8 @@ def test_save_merges_partial_sections_and_keeps_doc_ids(tmp_path):
     assert new["ivr"]["menu"] == {"1": "queue", "0": "hangup"}
     assert load_config(path) == new
     assert {d["section"]: i for i, d in read_tables(path)["settings"].items()} == ids
-    seats = [{"seat": 1, "name": "张三", "extension": "8001", "sip_password": "", "skill": 5},
-             {"seat": 2, "name": "李四", "extension": "8002", "sip_password": "", "skill": 5}]
+    seats = [{"seat": 1, "name": "张三", "extension": "8001", "sip_password": "", "skill": 5, "queues": {}},
+             {"seat": 2, "name": "李四", "extension": "8002", "sip_password": "", "skill": 5, "queues": {}}]
     new = save_config(path, {"card": {"seats": 2}, "seats": seats})
     assert new["seats"] == seats and load_config(path)["card"]["seats"] == 2
 
@@ -287,7 +296,7 @@ def test_set_value_parses_json_else_takes_a_string(tmp_path):
     assert set_value(path, "system.box_number", '"95512"')["system"]["box_number"] == "95512"
     assert set_value(path, "ivr.menu.0", "hangup")["ivr"]["menu"] == {"1": "queue", "0": "hangup"}
     assert set_value(path, "ivr.menu.#", "repeat")["ivr"]["menu"] == {"1": "queue", "0": "hangup", "#": "repeat"}
-    assert set_value(path, "seats[2].name", "王芳")["seats"][2] == {"seat": 3, "name": "王芳", "extension": "803", "sip_password": "", "skill": 5}
+    assert set_value(path, "seats[2].name", "王芳")["seats"][2] == {"seat": 3, "name": "王芳", "extension": "803", "sip_password": "", "skill": 5, "queues": {}}
     cfg = set_value(path, "ivr.menu", '{"9": "queue"}')
     assert cfg["ivr"]["menu"] == {"9": "queue"}
     assert load_config(path) == cfg
@@ -308,7 +317,8 @@ def test_set_value_on_the_span_and_the_analog_ports(tmp_path):
 @pytest.mark.parametrize("key, text, message", [
     ("system.box_number", "4008001234", "system.box_number: 4008001234 is an integer; expected a string"),
     ("queue.ring_timout_s", "20",
-     "queue.ring_timout_s: unknown key; allowed keys: max_wait_s, name, ring_timeout_s, strategy"),
+     "queue.ring_timout_s: unknown key; allowed keys: announce_s, callback_key, hold, max_length, "
+     "max_wait_s, missed_offers, name, overflow, ring_timeout_s, strategy, wrap_up_s"),
     ("ivr.menu.7", "dance", "ivr.menu.7: 'dance' is not allowed; one of hangup, queue, repeat"),
     ("seats[3].extension", "80a", "seats[3].extension: '80a' must be 2..8 digits"),
     ("seats[6].name", "x", "seats[6].name: seats[6] does not exist; the list has 6 items (0..5)"),
@@ -317,7 +327,8 @@ def test_set_value_on_the_span_and_the_analog_ports(tmp_path):
      "queue..name: not a config key; write section.key, e.g. queue.ring_timeout_s or seats[0].name"),
     ("queue.name[0]", "1", "queue.name[0]: queue.name is a string; it has no item [0]"),
     ("qeue.name", "1",
-     "qeue: unknown section; allowed sections: analog, card, ivr, queue, recording, screening, seats, sip, span, system, web"),
+     "qeue: unknown section; allowed sections: agents, analog, card, ivr, queue, queues, "
+     "recording, screening, seats, sip, span, system, web"),
     ("span.signalling", "mfcr2",
      "span.signalling: 'mfcr2' needs span.framing 'cas', not 'ccs'; change both in one save"),
     ("analog[6].kind", "fxo", "analog[6].kind: analog[6] does not exist; the list has 6 items (0..5)"),
