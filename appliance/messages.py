@@ -37,8 +37,8 @@ CATALOG: dict[str, dict[str, str]] = {
               "{minutes} minutes.",
     },
     "prompt.queue_callback": {  # added to prompt.queue_busy when the queue has a callback_key
-        "zh": "如需在坐席空闲时回拨给您，请按{key}键。",
-        "en": " To be called back when an agent is free, press {key}.",
+        "zh": "如需在坐席空闲时回拨给您，请按{digit}键。",
+        "en": " To be called back when an agent is free, press {digit}.",
     },
     "prompt.callback": {  # the caller pressed the callback key: then their line is cleared
         "zh": "好的，坐席空闲时将回拨您的电话 {number}，您的排队位置保留。您现在可以挂机了。",

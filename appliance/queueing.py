@@ -73,7 +73,7 @@ class Queueing:
         words = msg("prompt.queue_busy", self.lang, position=position, minutes=minutes)
         key = q["callback_key"]
         if key and call.caller_national:
-            words += msg("prompt.queue_callback", self.lang, key=KEY_WORDS.get(key, {}).get(self.lang, key))
+            words += msg("prompt.queue_callback", self.lang, digit=KEY_WORDS.get(key, {}).get(self.lang, key))
         call.audio = "announce"
         call.announce_at = now + q["announce_s"] if q["announce_s"] else None
         return [StopPlay(call.port), StopTone(call.port),
