@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Callable
 
 from drivers.base import Alarm, Alerting, Connected, Digit, OffHook, OnHook, PortFault, Released, Seized
@@ -21,57 +20,14 @@ from .actions import (
     Action, Answer, Connect, Disconnect, Hangup, HttpResult, LogEvent, Play, PromptDone, Publish, StartRecording,
     StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
 )
+from .call import Call
 from .caller import Screening, area, normalise
 from .config_acd import QUEUE_OPTIONS
 from .flowrun import FlowSession, Outcome
 from .legs import Legs
+from .linefaults import LineFaults
 from .queueing import AHT_START_S, AHT_WEIGHT, Queueing
 from .seats import Seats
-
-LIVE_STATES = ("ivr", "blocked", "queued", "ringing", "talking", "leaving", "external", "voicemail", "moving",
-               "calling_back")
-
-
-@dataclass
-class Call:
-    call_id: str
-    port: int | None  # the trunk channel the caller is on now (None: a parked callback)
-    caller: str | None
-    called: str
-    start: float
-    answer: float | None = None
-    queued: float | None = None
-    agent_answer: float | None = None
-    end: float | None = None
-    state: str = "ivr"  # LIVE_STATES, then ended
-    agent: Agent | None = None  # the agent rung (one) or talking; None while ring-all rings several
-    ringing: list[Agent] = field(default_factory=list)  # the agents being rung for the call
-    ivr: FlowSession | None = None
-    recorded: bool = False
-    deadline: float | None = None  # ring timeout, maximum queue wait, or end of a voicemail
-    caller_national: str | None = None  # the calling number normalised (appliance.caller); None when withheld
-    caller_area: str | None = None  # "湖北省武汉市", or None
-    caller_kind: str | None = None  # appliance.caller.KINDS, or None when withheld
-    vip: bool = False  # screening says VIP: queued ahead of normal callers
-    block_reason: str | None = None  # screening blocked the call: "blacklist" or "withheld"
-    trunk_port: int | None = None  # the channel the call came in on (for the record)
-    queue: str | None = None  # the queue it waits or waited in
-    direct_seat: int | None = None  # transferred to this seat only
-    audio: str | None = None  # what the waiting caller hears: transfer, announce, hold, callback, goodbye
-    announce_at: float | None = None  # the next position announcement
-    callback: bool = False  # the caller asked to be called back (parked once told so)
-    leaving: str | None = None  # why a caller hearing goodbye leaves: ivr, overflow, failed
-    leg: int | None = None  # the trunk channel of an outbound leg (transfer to a number, callback)
-    target: str | None = None  # where the call was sent outside the queues: number:..., voicemail:...
-    disposition: str | None = None  # set before the end when it is not the state's usual one
-    answer_out: float | None = None  # the outbound leg answered, or the voicemail message began
-
-    @property
-    def wait_s(self) -> float | None:
-        if self.queued is None:
-            return None
-        return (self.agent_answer if self.agent_answer is not None else self.end) - self.queued
-
 
 def _queue_settings(queues: dict | list[dict]) -> list[dict]:
     """Queue settings with every option present (a test or an old caller may give only some)."""
@@ -79,7 +35,7 @@ def _queue_settings(queues: dict | list[dict]) -> list[dict]:
     return [{**{k: copy.deepcopy(o.default) for k, o in QUEUE_OPTIONS.items()}, **q} for q in items]
 
 
-class CallCentre(Queueing, Seats, Legs):
+class CallCentre(Queueing, Seats, Legs, LineFaults):
     """The call path of the box.
 
     Parameters
@@ -390,35 +346,6 @@ class CallCentre(Queueing, Seats, Legs):
         self.parked.pop(call.call_id, None)
         del self.by_id[call.call_id]
         return out + self._dispatch(now)
-
-    # --- faults ------------------------------------------------------------------------------
-
-    def _span_alarm(self, event: Alarm, now: float) -> list[Action]:
-        """Mark a span down or up; its calls end by the card's own Released events (cause 38)."""
-        alarms = sorted(event.alarms)
-        if alarms:
-            self.span_alarms[event.span] = alarms
-        else:
-            self.span_alarms.pop(event.span, None)
-        return [Publish("span.alarm", {"span": event.span, "alarms": alarms})]
-
-    def _port_fault(self, event: PortFault, now: float) -> list[Action]:
-        """A port that fails is out of service until it works again; a seat's call on it ends."""
-        out: list[Action] = [Publish("port.fault", {"port": event.port, "ok": event.ok, "reason": event.reason})]
-        agent = self.acd.by_port.get(event.port)
-        if not event.ok:
-            self.faulty_ports[event.port] = event.reason
-            if agent is not None:
-                if agent.state == "talking":
-                    out += self._onhook(event.port, now)  # nobody can hear the agent any more
-                agent.resume, agent.wrap_until = None, None
-                out += self._agent_state(agent, "out_of_service", now, event.reason or None)
-            return out
-        self.faulty_ports.pop(event.port, None)
-        if agent is not None and agent.state == "out_of_service":
-            agent.idle_since = now
-            out += self._agent_state(agent, "available", now) + self._dispatch(now)
-        return out
 
     # --- views ------------------------------------------------------------------------------------
 

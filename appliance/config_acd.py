@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .flows import default_flow
-from .options import Option, check, check_mapping, type_name
+from .options import Option, check_mapping, type_name
 
 STRATEGY_CHOICES = ("ring-all", "round-robin", "random", "fewest-calls", "least-talk-time", "longest-idle",
                     "skill-level", "fixed-order")

@@ -17,7 +17,7 @@ from .acd import Agent
 from .callcontrol import CallCentre
 from .config import home_area, ip_phones, screening
 from .config_acd import all_queues, ivr_flow
-from .control import CommandError, ControlServer, EventBus
+from .control import ControlServer, EventBus
 from .datadir import DataDir
 from .errors import DriverError
 from .journal import Journal
