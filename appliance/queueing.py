@@ -31,13 +31,13 @@ class Queueing:
         """Put ``call`` in ``queue`` (for ``seat`` only, if given), or overflow it when the queue is full."""
         q = self.queue_cfg[queue]
         call.queue = queue
-        if call.queued is None:
-            call.queued = now
         waiting = len(self.acd.queues[queue].entries)
         if q["max_length"] and waiting >= q["max_length"] and seat is None:
             return [LogEvent(call.call_id, "call.overflow", {"queue": queue, "reason": "max_length",
                                                              "waiting": waiting}),
                     *self._overflow(call, now, q)]
+        if call.queued is None:  # the wait counts from the first queue that took the call
+            call.queued = now
         call.state, call.deadline = "queued", now + q["max_wait_s"]
         pos = self.acd.enqueue(call.call_id, now, priority=1 if call.vip else 0, queue=queue, seat=seat)
         data = {"call_id": call.call_id, "position": pos, "queue": queue}
