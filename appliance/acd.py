@@ -94,6 +94,7 @@ class QueueEntry:
     priority: int = 0  # higher is served first (VIP callers: 1); first come, first served within a priority
     queue: str = "default"
     seat: int | None = None  # only this seat may take the call (a transfer to seat:N)
+    skipped: frozenset[int] = frozenset()  # seats that let this call ring out: others first
 
 
 def _idle_key(a: Agent) -> tuple:
@@ -195,12 +196,12 @@ class Acd:
     # --- queue ---------------------------------------------------------------------------------
 
     def enqueue(self, call_id: str, now: float, *, front: bool = False, priority: int = 0, queue: str | None = None,
-                seat: int | None = None) -> int:
+                seat: int | None = None, skipped: frozenset[int] = frozenset()) -> int:
         """Add a call to ``queue`` (default: the first) behind every call of its ``priority`` or higher
         (``front``: ahead of every call of its priority or lower, e.g. a call back from an agent who did not
         answer); returns its 1-based position."""
         q = self.queues[queue or self.default]
-        entry = QueueEntry(call_id, now, priority, q.name, seat)
+        entry = QueueEntry(call_id, now, priority, q.name, seat, skipped)
         entries = q.entries
         if front:
             i = next((i for i, e in enumerate(entries) if e.priority <= priority), len(entries))
@@ -246,9 +247,11 @@ class Acd:
     # --- who gets the call ---------------------------------------------------------------------------
 
     def _eligible(self, entry: QueueEntry, free: list[Agent]) -> list[Agent]:
+        """The free agents who may take ``entry``; those who let it ring out only if nobody else is free."""
         if entry.seat is not None:
             return [a for a in free if a.seat == entry.seat]
-        return [a for a in free if a.skill_in(entry.queue) is not None]
+        members = [a for a in free if a.skill_in(entry.queue) is not None]
+        return [a for a in members if a.seat not in entry.skipped] or members
 
     def order(self, queue: str | None = None) -> list[Agent]:
         """The available members of ``queue`` (default: the first), best first under its strategy."""

@@ -109,7 +109,7 @@ class Core(SeatCommands):
             prompts = render_prompts(library, cfg)
         self.bus = EventBus(clock.wall)
         self.journal = Journal(data.journal)
-        self.logic.restore_seats(self.journal.seat_states(), now)  # agents' states survive a restart
+        restored = self.logic.restore_seats(self.journal.seat_states(), now)  # agents' states survive a restart
         self.recorder = Recorder(data.root, cfg["recording"]["mode"], slots=len(seats)) if media else None
         threads = 0 if clock.virtual else None  # virtual time: lookups and speech answer deterministically
         self.lookups = LookupWorker(**({"threads": threads} if threads is not None else {}))
@@ -118,6 +118,7 @@ class Core(SeatCommands):
         self.runtime = Runtime(self.card, self.logic, clock, PromptPlayer(len(self.card.ports), prompts),
                                media=media, recorder=self.recorder, journal=self.journal, bus=self.bus,
                                tone_plan=cfg["card"]["tone_plan"], lookups=self.lookups, speech=self.speech)
+        self.runtime.apply(restored, now)  # the journal learns which seats came back changed
         self.server = ControlServer(data.socket, self.bus)
         self.server.register("status", self.status, {})
         self.register_seat_commands()

@@ -364,8 +364,10 @@ class Journal:
         return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
 
     def seat_states(self) -> list[dict]:
-        """Each seat's last ``agent.state`` event data (seat, agent_id, state, reason, ...), by seat."""
-        return [json.loads(r["data"]) for r in self._query("SELECT data FROM seat_states ORDER BY seat")]
+        """Each seat's last ``agent.state`` event data (seat, agent_id, state, reason, ...) and its ``ts`` (epoch
+        seconds: when that state began), by seat."""
+        return [{**json.loads(r["data"]), "ts": r["ts"]}
+                for r in self._query("SELECT data, ts FROM seat_states ORDER BY seat")]
 
     def events_of(self, type_: str, since_ts: float | None = None) -> list[dict]:
         """Committed events of one type (e.g. ``agent.state``), in time order."""

@@ -150,8 +150,9 @@ class Queueing:
         rung = call.ringing
         call.agent, call.state, call.ringing = None, "queued", []
         call.deadline = call.queued + q["max_wait_s"]
+        call.skipped |= {a.seat for a in rung}
         self.acd.enqueue(call.call_id, call.queued, front=True, priority=1 if call.vip else 0, queue=call.queue,
-                         seat=call.direct_seat)
+                         seat=call.direct_seat, skipped=call.skipped)
         out: list[Action] = []
         for agent in rung:  # each to the back of the idle order
             agent.call_id = None

@@ -16,6 +16,7 @@ after they were asked however fast the host is.
 from __future__ import annotations
 
 import asyncio
+import math
 import logging
 from dataclasses import dataclass
 
@@ -277,7 +278,7 @@ class Runtime:
         """The next step's time in virtual time: every tick with media, else the next deadline (at most a tick
         away while lookups or renderings are out: their answers are collected by a step)."""
         if self.media:
-            return (round(self.now / TICK_S) + 1) * TICK_S
+            return (math.floor(self.now / TICK_S + 1e-9) + 1) * TICK_S  # after a stop between ticks: the next one
         times = [t for t in (self.card.next_deadline(), self.logic.next_deadline(), self.player.next_deadline())
                  if t is not None]
         if self._lookups_out or self._speech_out or self._refused:

@@ -47,7 +47,8 @@ class SeatCommands:
 
     def agent_login(self, seat: int, agent_id: str | None = None, pin: str = "") -> dict:
         """``agent.login``: bind an agent to the seat (no id where every seat is its own agent); available."""
-        if self._seat(seat).state != "logged_out":
+        agent = self._seat(seat)
+        if (agent.resume if agent.resume is not None else agent.state) != "logged_out":  # off hook: as it goes down
             raise CommandError("conflict", f"seat {seat} already has an agent logged in; log out first")
         return self._set(seat, "available", agent_id=agent_id, pin=pin)
 

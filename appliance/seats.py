@@ -22,6 +22,9 @@ class Seats:
         self.book = book or {}  # agent id -> the agents section's item; empty: every seat is its own agent
         self.dialing: dict[int, str] = {}  # seat port -> feature-code digits dialled so far
         self.dial_deadline: dict[int, float] = {}
+        self.seat_names = {a.seat: a.name for a in self.acd.agents}  # a seat nobody is logged in at shows this
+        self.leaving: dict[int, tuple[str | None, str]] = {}  # seat -> (agent id, name) who logged out there,
+        # named by the logged_out event (with the phone off hook that comes when it goes down)
 
     # --- the phone -------------------------------------------------------------------------------
 
@@ -93,6 +96,8 @@ class Seats:
 
     def _feature(self, agent: Agent, code: Code, now: float) -> list[Action]:
         """A feature code dialled with the phone off hook: identity changes now, the state when it goes down."""
+        if code.action != "login" and agent.resume == "logged_out":
+            raise ValueError(f"seat {agent.seat} has nobody logged in; log in first (*1 ID * PIN #)")
         if code.action == "login":
             self._login(agent, code.agent_id, code.pin)
             agent.resume, agent.resume_reason = "available", None
@@ -100,8 +105,6 @@ class Seats:
             out = self._logout(agent, now)
             agent.resume, agent.resume_reason = "logged_out", None
             return out
-        elif agent.resume == "logged_out":
-            raise ValueError(f"seat {agent.seat} has nobody logged in; log in first (*1 ID * PIN #)")
         elif code.action == "available":
             agent.resume, agent.resume_reason, agent.wrap_until = "available", None, None
         else:
@@ -114,7 +117,9 @@ class Seats:
             if agent_id is not None:
                 raise ValueError("no agents are configured: every seat is its own agent; log in with *1#")
             return
-        person = self.book.get(agent_id or "")
+        if agent_id is None:
+            raise ValueError("an agent id is needed to log in: agents are configured (*1 ID * PIN #)")
+        person = self.book.get(agent_id)
         if person is None:
             raise ValueError(f"agent {agent_id!r} is not configured")
         if person["pin"] and pin != person["pin"]:
@@ -127,8 +132,9 @@ class Seats:
 
     def _logout(self, agent: Agent, now: float) -> list[Action]:
         agent.wrap_until = None
-        if self.book:  # the seat is free for the next person
-            agent.agent_id = None
+        if self.book and agent.agent_id is not None:  # the seat is free for the next person
+            self.leaving[agent.seat] = (agent.agent_id, agent.name)
+            agent.agent_id, agent.name = None, self.seat_names[agent.seat]
         return []
 
     def set_agent_state(self, agent: Agent, state: str, now: float, reason: str | None = None,
@@ -138,9 +144,10 @@ class Seats:
         ValueError when the seat is in a call, or the login is refused."""
         if agent.state in ("ringing", "talking"):
             raise ValueError(f"seat {agent.seat} is {agent.state}; its state can change after the call")
-        if state == "available" and agent.state == "logged_out" and agent.resume is None:
+        current = agent.resume if agent.resume is not None else agent.state  # off hook: the state it goes back to
+        if state == "available" and current == "logged_out":
             self._login(agent, agent_id, pin)
-        elif state in ("available", "busy") and agent.state == "logged_out":
+        elif state == "busy" and current == "logged_out":
             raise ValueError(f"seat {agent.seat} has nobody logged in; log in first")
         if state == "busy" and reason is None:
             reason = "other"
@@ -180,44 +187,55 @@ class Seats:
         prev, lasted = agent.state, now - agent.since
         agent.set_state(state, now)
         agent.reason = reason
-        data = {"seat": agent.seat, "agent_id": agent.agent_id, "name": agent.name, "state": state,
-                "reason": reason, "prev": prev, "prev_s": round(lasted, 3)}
-        return [LogEvent("", "agent.state", data), Publish("agent.state", {"seat": agent.seat, "state": state,
-                                                                           "reason": reason,
-                                                                           "agent_id": agent.agent_id})]
+        who = self.leaving.pop(agent.seat, (agent.agent_id, agent.name)) if state == "logged_out" else \
+            (agent.agent_id, agent.name)
+        return _state_event(agent.seat, who, state, reason, prev, lasted)
 
     # --- restart -------------------------------------------------------------------------------------
 
-    def seat_states(self) -> list[dict]:
-        """What survives a restart: who is logged in where, and idle, busy (with reason) or logged out."""
-        out = []
-        for a in self.acd.agents:
-            state = a.resume if a.resume is not None else a.state
-            if state not in ("logged_out", "busy"):
-                state = "available"  # ringing, talking, wrap-up: no call survives a restart
-            out.append({"seat": a.seat, "agent_id": a.agent_id, "state": state,
-                        "reason": a.reason if state == "busy" and a.reason != "off_hook" else None})
-        return out
+    def restore_seats(self, saved: list[dict], now: float) -> list[Action]:
+        """Put the seats back as the journal's last ``agent.state`` of each left them (``Journal.seat_states``).
 
-    def restore_seats(self, saved: list[dict], now: float) -> None:
-        """Put the seats back as ``seat_states`` left them; an agent no longer configured stays logged out."""
+        A seat comes back with its agent, available or busy (with the reason), or logged out; a call
+        (ringing, talking, wrap-up) or a lifted phone does not survive: available; an agent no longer
+        configured: logged out. A state that comes back as it was keeps its start (the item's ``ts``, epoch
+        seconds), so its duration spans the restart. Returns the ``agent.state`` events of the seats that come
+        back in another state than they were left in (the runtime applies them once it runs)."""
+        epoch_now = self.wall(now).timestamp()
+        out: list[Action] = []
         for item in saved:
             agent = self.acd.by_seat.get(item.get("seat"))
             if agent is None:
                 continue
-            state, reason = item.get("state"), item.get("reason")
-            if state == "busy" and reason == "off_hook":  # lifted, not set busy: as before it was lifted
-                state, reason = "available", None
+            was, was_reason, was_id = item.get("state"), item.get("reason"), item.get("agent_id")
+            state, reason = was, was_reason if was == "busy" else None
+            if state not in ("available", "busy", "logged_out") or reason == "off_hook":
+                state, reason = "available", None  # a call or a lifted phone: as before the phone rang or was lifted
             try:
                 if state != "logged_out":
-                    self._login(agent, item.get("agent_id") if self.book else None, self._pin(item.get("agent_id")))
+                    self._login(agent, was_id if self.book else None, self._pin(was_id))
             except ValueError:
-                state = "logged_out"
-            if state not in ("available", "busy", "logged_out"):
-                state = "available"
+                state, reason = "logged_out", None
             if state == "logged_out":
                 self._logout(agent, now)
-            agent.state, agent.reason, agent.since, agent.idle_since = state, reason if state == "busy" else None, now, now
+                self.leaving.pop(agent.seat, None)
+            lasted = max(0.0, epoch_now - item["ts"]) if item.get("ts") is not None else 0.0
+            same = (state, reason) == (was, was_reason)
+            since = now - lasted if same else now
+            agent.state, agent.reason, agent.since, agent.idle_since = state, reason, since, since
+            if not same:
+                out += _state_event(agent.seat, (was_id, item.get("name", agent.name)) if state == "logged_out"
+                                    else (agent.agent_id, agent.name), state, reason, was, lasted)
+        return out
 
     def _pin(self, agent_id: str | None) -> str:
         return self.book.get(agent_id or "", {}).get("pin", "")
+
+
+def _state_event(seat: int, who: tuple[str | None, str], state: str, reason: str | None, prev: str,
+                 lasted: float) -> list[Action]:
+    """The journal's ``agent.state`` and the API's event: ``who`` is (agent id, name) of the agent concerned."""
+    data = {"seat": seat, "agent_id": who[0], "name": who[1], "state": state, "reason": reason, "prev": prev,
+            "prev_s": round(lasted, 3)}
+    return [LogEvent("", "agent.state", data),
+            Publish("agent.state", {"seat": seat, "state": state, "reason": reason, "agent_id": who[0]})]

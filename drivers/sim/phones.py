@@ -72,6 +72,13 @@ class PhoneActions:
         else:
             self._at(self._now + 0.5, lambda: self._out.extend(Digit(port, d) for d in digits))
 
+    def phone_hangs_up(self, port: int) -> None:
+        """The agent at FXS ``port`` puts the phone down (after dialling a feature code, or to end a call)."""
+        ph = self._phone(port)
+        if ph.hook != "off":
+            raise DriverError(f"phone on port {port} is {ph.hook} hook; only a phone off hook can be put down")
+        self._agent_hangs_up(ph)
+
     def phone_flash(self, port: int) -> None:
         """The agent at FXS ``port`` flashes the hook (to transfer or to take a waiting call)."""
         ph = self._phone(port)
@@ -80,9 +87,9 @@ class PhoneActions:
         self._out.append(Flash(port))
 
     def schedule_phone(self, at: float, action: str, port: int, *args) -> None:
-        """Run ``phone_dials`` or ``phone_flash`` at time ``at``."""
-        if action not in ("phone_dials", "phone_flash"):
-            raise DriverError(f"unknown phone action {action!r}; one of phone_dials, phone_flash")
+        """Run ``phone_dials``, ``phone_hangs_up`` or ``phone_flash`` at time ``at``."""
+        if action not in ("phone_dials", "phone_hangs_up", "phone_flash"):
+            raise DriverError(f"unknown phone action {action!r}; one of phone_dials, phone_hangs_up, phone_flash")
         fn = getattr(self, action)
         self._at(at, lambda: fn(port, *args))
 
