@@ -204,6 +204,8 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
     def _flow_outcome(self, call: Call, outcome: Outcome | None, now: float) -> list[Action]:
         if outcome is None:
             return []
+        node = call.ivr.flow["nodes"].get(call.ivr.node, {}) if call.ivr.node else {}
+        greeted = "text" in node or "prompt" in node  # a voicemail node that said its own greeting
         call.ivr = None
         data = {"kind": outcome.kind, "target": outcome.target}
         out: list[Action] = [LogEvent(call.call_id, "ivr.exit", data)]
@@ -213,15 +215,16 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
             return out + self._end(call, now, "ivr", "system", cause=16)
         if outcome.kind == "transfer":
             kind, _, arg = outcome.target.partition(":")
-            if kind in ("seat", "ext"):
-                agent = next((a for a in self.acd.agents if (str(a.seat) if kind == "seat" else a.extension) == arg),
-                             None)
+            if kind in ("seat", "ext", "agent"):  # a seat, a seat's extension, or where the agent is logged in
+                field = {"seat": lambda a: str(a.seat), "ext": lambda a: a.extension, "agent": lambda a: a.agent_id}
+                agent = next((a for a in self.acd.agents if field[kind](a) == arg), None)
                 if agent is not None:
                     call.direct_seat = agent.seat
                     return out + self._queue_call(call, self.queue_name, now, seat=agent.seat)
                 return out + self._queue_call(call, self.queue_name, now)
-        return out + self._to_target(call, f"voicemail:{outcome.target}" if outcome.kind == "voicemail"
-                                     else outcome.target, now)
+        if outcome.kind == "voicemail":
+            return out + self._to_target(call, f"voicemail:{outcome.target}", now, greeted=greeted)
+        return out + self._to_target(call, outcome.target, now)
 
     def _digit(self, port: int, digit: str, now: float) -> list[Action]:
         call = self.calls.get(port)
@@ -234,7 +237,7 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
             return acts + self._flow_outcome(call, outcome, now)
         if call.state in ("queued", "ringing"):
             return self._waiting_digit(call, digit, now)
-        if call.state == "voicemail" and digit == "#":
+        if call.state == "voicemail" and call.audio == "recording" and digit == "#":
             return self._end(call, now, "voicemail", "caller", cause=16)
         return []
 
@@ -325,6 +328,8 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
             self.counts["abandoned"] += 1
         call.state = "ended"
         talk = now - call.agent_answer if call.agent_answer is not None and call.agent is not None else None
+        if disposition == "transferred" and call.answer_out is not None:  # talked to the number it was sent to
+            talk = now - call.answer_out
         wait = call.wait_s
         answered = agent is not None and call.agent_answer is not None
         record = {

@@ -122,6 +122,8 @@ def check_references(cfg: dict) -> None:
         if kind == "dept":
             raise ConfigError(f"{where}: {value!r}: departments are not configured on this box; transfer to "
                               "number:DIGITS instead")
+        if kind == "agent" and arg not in {a["id"] for a in cfg["agents"]}:
+            raise ConfigError(f"{where}: {value!r} names no agent of the agents section")
         if kind == "ext" and arg not in extensions:
             raise ConfigError(f"{where}: {value!r} names no seat's extension; extensions: "
                               f"{', '.join(sorted(extensions))}")

@@ -15,7 +15,7 @@ from drivers.sim import AgentScript, SimCard
 
 from .acd import Agent
 from .callcontrol import CallCentre
-from .config import home_area, ip_phones, screening
+from .config import home_area, ip_phones, screening, validate
 from .config_acd import all_queues, ivr_flow
 from .control import ControlServer, EventBus
 from .datadir import DataDir
@@ -105,12 +105,13 @@ class Core(SeatCommands):
         library = PromptLibrary(data.prompts, lang=cfg["system"]["language"],
                                 level_dbm0=cfg["ivr"]["prompt_level_dbm0"],
                                 **({"espeak": None, "warn": lambda m: None} if not media else {}))
+        self.library = library
         if prompts is None:
             prompts = render_prompts(library, cfg)
         self.bus = EventBus(clock.wall)
         self.journal = Journal(data.journal)
         restored = self.logic.restore_seats(self.journal.seat_states(), now)  # agents' states survive a restart
-        self.recorder = Recorder(data.root, cfg["recording"]["mode"], slots=len(seats)) if media else None
+        self.recorder = Recorder(data.root, cfg["recording"]["mode"], slots=len(seats), tz=self.tz) if media else None
         threads = 0 if clock.virtual else None  # virtual time: lookups and speech answer deterministically
         self.lookups = LookupWorker(**({"threads": threads} if threads is not None else {}))
         self.speech = SpeechWorker(functools.partial(library.render, voice=cfg["ivr"]["voice"]),
@@ -154,6 +155,17 @@ class Core(SeatCommands):
                    for d in (self.hotplug.present() if self.hotplug is not None else [])]
         return {"time": round(self.clock.wall(), 3), "box": {"name": system["name"], "number": system["box_number"]},
                 **snap, "devices": devices}
+
+    def set_flow(self, flow: dict) -> None:
+        """Apply a changed IVR flow: checked against the rest of the config, its texts rendered (slow on a TTS
+        cache miss: call it off the tick), then new calls walk it; calls in the IVR finish on the old one.
+
+        Raises ConfigError naming the node, and changes nothing, when the flow is refused."""
+        cfg = validate({**self.cfg, "ivr": {**self.cfg["ivr"], "flow": flow}})
+        for name, samples in render_prompts(self.library, cfg).items():
+            self.runtime.player.load(name, samples)
+        self.cfg = cfg
+        self.logic.set_flow(ivr_flow(cfg))
 
     def _local_day(self, now: float) -> tuple[float, float]:
         """The local day ``now`` (runtime clock) lies in, as (its midnight, the next midnight) on that clock."""

@@ -7,7 +7,7 @@ queue, a transfer target, a voicemail box, or hang up. Every node visited is a
 journal event ``ivr.node``; digits are ``ivr.digit``; failures ``ivr.fail``.
 
 What a node says: ``prompt`` names a prompt of the runtime's set; ``text`` is
-rendered by TTS when the flow is loaded, under the name ``flow:NODE``. The
+rendered by TTS when the flow is loaded, under the name ``text_prompt(NODE, text)``. The
 answer of an http node is spoken with ``Say`` (its text has the answer's
 fields filled in: it can only be rendered then). Local wall time for time
 nodes comes from the ``wall`` function the session is given (``now`` ->
@@ -17,6 +17,7 @@ datetime); nothing here reads a clock.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -49,6 +50,12 @@ class Say:
 class Outcome:
     kind: str  # queue | transfer | voicemail | hangup
     target: str | None = None  # queue name, transfer target (seat:1, number:...), voicemail box
+
+
+def text_prompt(node: str, text: str) -> str:
+    """The prompt name of a node's text. It changes with the text, so a call still on an older flow keeps
+    hearing that flow's words after a node of the same name was given new ones."""
+    return f"flow:{node}:{hashlib.sha1(text.encode()).hexdigest()[:8]}"
 
 
 def _fill(template: str, values: dict[str, str], quote: bool = False) -> str:
@@ -146,7 +153,7 @@ class FlowSession:
         if "prompt" in node:
             return [Play(self.port, node["prompt"])]
         if "text" in node:
-            return [Play(self.port, f"flow:{name}")]
+            return [Play(self.port, text_prompt(name, node["text"]))]
         return []
 
     def _enter(self, name: str, now: float) -> tuple[list[Action], Outcome | None]:

@@ -25,7 +25,7 @@ from .errors import ConfigError
 TERMINAL = ("queue", "transfer", "voicemail", "hangup")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DIGITS = frozenset("0123456789*#")
-TRANSFER_TO = re.compile(r"(seat:[1-9][0-9]?|ext:[0-9]{2,8}|number:\+?[0-9]{3,20}|dept:.{1,32})")
+TRANSFER_TO = re.compile(r"(seat:[1-9][0-9]?|ext:[0-9]{2,8}|agent:[0-9]{2,8}|number:\+?[0-9]{3,20}|dept:.{1,32})")
 _NAME = re.compile(r"[A-Za-z0-9_\-\u4e00-\u9fff]{1,40}")
 _SPAN = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])")
 
@@ -37,7 +37,8 @@ KINDS: dict[str, dict[str, tuple[str, bool]]] = {
              "invalid": ("str", False), "on_fail": ("node", True)},
     "collect": {**_SAY, "var": ("str", True), "min": ("int", False), "max": ("int", False),
                 "terminator": ("str", False), "pattern": ("regex", False), "timeout_s": ("number", False),
-                "next": ("node", True), "on_fail": ("node", True)},
+                "retries": ("int", False), "invalid": ("str", False), "next": ("node", True),
+                "on_fail": ("node", True)},
     "time": {"schedule": ("schedule", True), "holidays": ("dates", False), "workdays": ("dates", False),
              "open": ("node", True), "closed": ("node", True)},
     "http": {"url": ("url", True), "timeout_s": ("number", False), "say": ("str", False), "cases": ("cases", False),
@@ -77,7 +78,7 @@ def _check_field(node: str, field: str, kind: str, value: Any) -> list[str]:
     if kind == "url" and not (isinstance(value, str) and re.match(r"https?://[^\s]+$", value)):
         raise bad("an http:// or https:// URL")
     if kind == "transfer" and not (isinstance(value, str) and TRANSFER_TO.fullmatch(value)):
-        raise bad("seat:N, ext:NNN, number:DIGITS or dept:NAME")
+        raise bad("seat:N, ext:NNN, agent:ID, number:DIGITS or dept:NAME")
     if kind == "dates":
         if not isinstance(value, list):
             raise bad("a list of dates (YYYY-MM-DD)")

@@ -31,8 +31,9 @@ class Legs:
             return port
         return None
 
-    def _to_target(self, call, target: str, now: float) -> list[Action]:
-        """Send a caller (in the IVR or overflowing a queue) to ``target``: number:, voicemail:, seat:, hangup."""
+    def _to_target(self, call, target: str, now: float, *, greeted: bool = False) -> list[Action]:
+        """Send a caller (in the IVR or overflowing a queue) to ``target``: number:, voicemail:, seat:, hangup.
+        ``greeted``: a voicemail node has said its own greeting; the beep follows at once."""
         kind, _, arg = target.partition(":")
         call.target = target
         if kind == "hangup":
@@ -41,8 +42,9 @@ class Legs:
             call.direct_seat = int(arg)
             return self._queue_call(call, self.queue_name, now, seat=int(arg))
         if kind == "voicemail":
-            call.state, call.audio, call.deadline = "voicemail", "greeting", None
-            return [LogEvent(call.call_id, "voicemail.greeting", {"box": arg}), Play(call.port, "voicemail")]
+            call.state, call.audio, call.deadline = "voicemail", "beep" if greeted else "greeting", None
+            return [LogEvent(call.call_id, "voicemail.greeting", {"box": arg}),
+                    Play(call.port, "beep" if greeted else "voicemail")]
         leg = self._free_trunk()  # number:
         if leg is None:
             call.state, call.audio, call.leaving, call.disposition = "leaving", "goodbye", "no_trunk", "failed"

@@ -30,6 +30,10 @@ class PromptPlayer:
         self._pos: dict[int, int] = {}
         self._end: dict[int, float] = {}
 
+    def load(self, name: str, samples: np.ndarray) -> None:
+        """Add or replace the prompt ``name`` (rendered off the tick: a changed IVR flow's texts)."""
+        self.prompts[name] = np.asarray(samples, np.float32)
+
     def play(self, port: int, name: str, now: float) -> None:
         try:
             clip = self.prompts[name]

@@ -18,6 +18,7 @@ from dsp.levels import dbm0_to_amplitude
 from . import messages
 from .config_acd import ivr_flow
 from .errors import ConfigError
+from .flowrun import text_prompt
 from .prompts import PromptLibrary
 
 VOICE_LANG = {"cmn": "zh", "en": "en"}
@@ -60,7 +61,7 @@ def beep_tone() -> np.ndarray:
 
 def flow_texts(flow: dict) -> dict[str, str]:
     """The prompts a flow's ``text`` fields need, by the name the flow engine plays them under."""
-    return {f"flow:{name}": node["text"] for name, node in flow["nodes"].items() if "text" in node}
+    return {text_prompt(name, node["text"]): node["text"] for name, node in flow["nodes"].items() if "text" in node}
 
 
 def render_prompts(library: PromptLibrary, cfg: dict) -> dict[str, np.ndarray]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from concurrent.futures import Executor, ThreadPoolExecutor
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +47,13 @@ class Recorder:
     """
 
     def __init__(self, root: str | os.PathLike, mode: str = "mono", slots: int = 6,
-                 closer: Executor | None = None) -> None:
+                 closer: Executor | None = None, tz: dt.tzinfo | None = None) -> None:
         if mode not in ("mono", "stereo"):
             raise ApplianceError(f"recording mode {mode!r} is not one of mono, stereo")
         self.root = Path(root)
         self.mode = mode
         self.slots = slots
+        self.tz = tz  # the box's zone names the day folders (None: the host's)
         self.takes: dict[str, _Take] = {}
         self._mix = np.zeros((slots, 160), np.int32)
         self._mix16 = np.zeros((slots, 160), np.int16)
@@ -69,7 +70,7 @@ class Recorder:
         """
         if len(self.takes) >= self.slots:
             return None
-        day = time.strftime("%Y/%m/%d", time.localtime(epoch))
+        day = dt.datetime.fromtimestamp(epoch, self.tz).strftime("%Y/%m/%d")
         rel = f"{'voicemail' if kind == 'voicemail' else 'recordings'}/{day}/{call_id}.wav"
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

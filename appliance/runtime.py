@@ -32,6 +32,7 @@ from .actions import (
     Answer, Connect, Dial, Disconnect, Hangup, HttpResult, LogEvent, Play, PromptDone, Publish, Ring, StartRecording,
     StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
 )
+from .errors import ApplianceError
 from .flowrun import HttpLookup, Say
 from .player import PromptPlayer
 from .switch import Switch
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 PACE_TIMEOUT_S = 0.04  # two ticks without the card's "frames ready": tick anyway
 TICK_S = BLOCK / 8000  # 20 ms
+_NOTHING = np.zeros(0, np.int16)  # an empty clip: its PromptDone comes at once
 MIN_EVENT_STEP_S = 0.001  # event mode never steps by less, so a stuck deadline cannot spin
 VIRTUAL_WAIT_S = 60.0  # virtual time waits this long (host seconds) at most for a lookup or a rendering
 
@@ -164,7 +166,11 @@ class Runtime:
                     self.journal.add_event(a.call_id, self.clock.epoch(now), a.type, a.data)
             elif kind is Play:
                 self._say_gen[a.port] += 1
-                self.player.play(a.port, a.prompt, now)
+                try:
+                    self.player.play(a.port, a.prompt, now)
+                except ApplianceError as e:  # a prompt missing from the set must not stop the tick: skip it
+                    log.error("%s; port %d plays nothing", e, a.port)
+                    self.player.play_clip(a.port, _NOTHING, now)
             elif kind is StopPlay:
                 self._say_gen[a.port] += 1
                 self.player.stop(a.port)

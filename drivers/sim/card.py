@@ -182,13 +182,20 @@ class SimCard(OutboundCalls, AnalogLines, Faults, PhoneActions):
         self._silence(port)
         self._out.append(Released(port, cause))
 
-    def _press_digits(self, c: CallerState) -> None:
+    def _press(self, c: CallerState, keys: str) -> bool:
+        """The caller presses ``keys`` now (as DTMF audio, after any sound still queued, or as events);
+        False if the caller is no longer on the line."""
         if self.trunk_caller.get(c.port) is not c:
-            return
+            return False
         if self.media:
-            self._src[c.port].clips.append(dtmf_generate(c.script.digits, level_dbm0=-10.0, on_s=0.1, off_s=0.1))
+            self._src[c.port].clips.append(dtmf_generate(keys, level_dbm0=-10.0, on_s=0.1, off_s=0.1))
         else:
-            self._out.extend(Digit(c.port, d) for d in c.script.digits)
+            self._out.extend(Digit(c.port, d) for d in keys)
+        return True
+
+    def _press_digits(self, c: CallerState) -> None:
+        if not self._press(c, c.script.digits):
+            return
         c.digits_done_at = self._now
         c.outcome = "waiting"
         if math.isfinite(c.script.patience_s):
@@ -285,6 +292,8 @@ class SimCard(OutboundCalls, AnalogLines, Faults, PhoneActions):
         c.answered_at = self._now
         c.outcome = "ivr"
         self._at(self._now + c.script.digit_delay_s, lambda: self._press_digits(c))
+        for delay, keys in c.script.presses:
+            self._at(self._now + delay, lambda keys=keys: self._press(c, keys))
 
     def hangup(self, port: int, cause: int = 16) -> None:
         if port in self.fxo_ports:

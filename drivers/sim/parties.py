@@ -16,7 +16,9 @@ class CallerScript:
     ``patience_s`` counts from the moment the caller has pressed the menu digits (the
     caller is then waiting for a person); ``math.inf`` means never abandon.
     ``talk_s`` None lets the agent end the call; a number makes the caller hang up
-    that long after being connected.
+    that long after being connected. ``presses`` are further keys pressed later, as
+    ``(seconds after the box answers, keys)``, each group like ``digits`` (an IVR
+    that asks for a menu choice, then an order number, then a confirmation).
     """
 
     number: str | None
@@ -30,6 +32,7 @@ class CallerScript:
     tone_dbm0: float = -10.0  # level of the tone, or of the speech
     speech: bool = False  # send seeded speech-like audio while connected (when no tone is set)
     record: bool = False  # keep what the caller hears, for tests
+    presses: tuple[tuple[float, str], ...] = ()  # further (seconds after answer, keys), after ``digits``
 
 
 @dataclass

@@ -133,3 +133,31 @@ def test_a_seat_whose_port_fails_mid_call_ends_the_call_and_is_skipped_until_it_
     assert cc.snapshot(22.0)["alarms"]["ports"] == {"31": "no frames"}
     acts = cc.handle(PortFault(31, True), 30.0)
     assert cc.acd.agents[1].state == "available" and cc.snapshot(30.0)["alarms"]["ports"] == {}
+
+
+def test_a_voicemail_node_with_its_own_words_goes_straight_to_the_beep_and_hash_ends_only_a_message():
+    flow = {"start": "vm", "nodes": {"vm": {"kind": "voicemail", "box": "sales", "prompt": "goodbye"}}}
+    cc = CallCentre(list(range(30)), [], flow, QUEUE, call_id_prefix="t")
+    assert signalling(cc.handle(Seized(3, "13800138000", "4008001234"), 0.0)) == [Answer(3), Play(3, "goodbye")]
+    assert signalling(cc.handle(PromptDone(3), 2.0)) == [Play(3, "beep")]  # no second greeting
+    assert signalling(cc.handle(PromptDone(3), 2.4)) == [StartRecording("t-000001", 3, 3, "voicemail")]
+    acts = cc.handle(Digit(3, "#"), 7.4)
+    assert [a.data for a in acts if isinstance(a, LogEvent) and a.type == "voicemail.recorded"] == [
+        {"box": "sales", "seconds": 5.0, "caller": "13800138000"}]
+    assert next(a.record for a in acts if isinstance(a, WriteCall))["disposition"] == "voicemail"
+
+    flow = {"start": "vm", "nodes": {"vm": {"kind": "voicemail", "box": "sales"}}}
+    cc = CallCentre(list(range(30)), [], flow, QUEUE, call_id_prefix="t")
+    assert signalling(cc.handle(Seized(3, "13800138000", "4008001234"), 0.0)) == [Answer(3), Play(3, "voicemail")]
+    assert cc.handle(Digit(3, "#"), 1.0) == []  # during the greeting: no message to end
+    acts = cc.handle(Released(3, 16), 2.0)
+    assert next(a.record for a in acts if isinstance(a, WriteCall))["disposition"] == "abandoned"
+
+
+def test_a_transfer_to_an_agent_rings_the_seat_the_agent_is_logged_in_at():
+    agents = [Agent(seat=s + 1, port=30 + s, name=f"A{s + 1}", extension=f"80{s + 1}") for s in range(3)]
+    agents[2].agent_id = "1007"
+    flow = {"start": "t", "nodes": {"t": {"kind": "transfer", "to": "agent:1007"}}}
+    cc = CallCentre(list(range(30)), agents, flow, QUEUE, call_id_prefix="t")
+    acts = cc.handle(Seized(3, "13800138000", "4008001234"), 0.0)
+    assert [a for a in acts if isinstance(a, Ring)] == [Ring(32, "13800138000")]

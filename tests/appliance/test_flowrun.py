@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 
 from appliance.actions import LogEvent, Play, StopPlay
-from appliance.flowrun import FlowSession, HttpLookup, Outcome, Say
+from appliance.flowrun import FlowSession, HttpLookup, Outcome, Say, text_prompt
 from tests.appliance.test_flows import FLOW
 
 PORT = 3
@@ -17,6 +17,11 @@ SUNDAY_10 = dt.datetime(2026, 11, 29, 10, 0)
 def session(when=MONDAY_10, flow=FLOW, **variables) -> FlowSession:
     return FlowSession("c1", PORT, copy.deepcopy(flow), wall=lambda now: when,
                        variables={"caller": "13912345678", **variables})
+
+
+def said(node: str) -> str:
+    """The prompt name a node's text plays under."""
+    return text_prompt(node, FLOW["nodes"][node]["text"])
 
 
 def nodes(actions) -> list[str]:
@@ -31,11 +36,11 @@ def test_open_hours_welcome_menu_then_the_sales_queue():
     s = session()
     acts, out = s.start(0.0)
     assert out is None
-    assert nodes(acts) == ["hours", "welcome"] and plays(acts) == ["flow:welcome"]
+    assert nodes(acts) == ["hours", "welcome"] and plays(acts) == [said("welcome")]
     acts, out = s.prompt_done(2.0)
     assert nodes(acts) == ["menu"] and plays(acts) == ["menu"] and out is None
     acts, out = s.digit("1", 3.0)  # during the menu prompt: barge-in
-    assert acts[0] == StopPlay(PORT) and nodes(acts) == ["sales"] and plays(acts) == ["flow:sales"] and out is None
+    assert acts[0] == StopPlay(PORT) and nodes(acts) == ["sales"] and plays(acts) == [said("sales")] and out is None
     acts, out = s.prompt_done(5.0)  # "transferring you to sales" over: into the queue
     assert (acts, out) == ([], Outcome("queue", "sales"))
 
@@ -44,7 +49,7 @@ def test_after_hours_goes_to_voicemail():
     s = session(SUNDAY_10)
     acts, out = s.start(0.0)
     assert out is None
-    assert nodes(acts) == ["hours", "after_hours"] and plays(acts) == ["flow:after_hours"]
+    assert nodes(acts) == ["hours", "after_hours"] and plays(acts) == [said("after_hours")]
     assert s.prompt_done(4.0) == ([], Outcome("voicemail", "general"))
 
 
@@ -82,7 +87,7 @@ def test_collect_digits_with_terminator_lookup_and_spoken_answer():
     acts, out = s.http_result(True, {"status": "已发货"}, 12.5)
     assert [a for a in acts if isinstance(a, Say)] == [Say(PORT, "您的订单状态是已发货。")]
     acts, out = s.prompt_done(15.0)
-    assert nodes(acts) == ["bye"] and plays(acts) == ["flow:bye"]
+    assert nodes(acts) == ["bye"] and plays(acts) == [said("bye")]
     assert s.prompt_done(17.0) == ([], Outcome("hangup", None))
     assert s.vars["order"] == "2026113" and s.vars["status"] == "已发货"
 
@@ -126,3 +131,8 @@ def test_a_flow_can_end_at_once():
                                     "vm": {"kind": "voicemail", "box": "general"}}}
     acts, out = FlowSession("c1", PORT, flow, wall=lambda now: MONDAY_10).start(0.0)
     assert nodes(acts) == ["t", "vm"] and out == Outcome("voicemail", "general")
+
+
+def test_a_text_prompt_is_named_by_its_node_and_its_words():
+    assert text_prompt("bye", "再见") == text_prompt("bye", "再见") != text_prompt("bye", "再见。")
+    assert text_prompt("bye", "再见").startswith("flow:bye:") and text_prompt("hi", "再见") != text_prompt("bye", "再见")

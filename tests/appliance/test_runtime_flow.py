@@ -347,3 +347,12 @@ def test_inline_workers_work_in_submit_and_hand_out_at_the_next_results(server):
     assert lookups.results() == [("c1", True, {"status": "已签收"})]
     with pytest.raises(ValueError, match=r"threads -1 must be an integer >= 0"):
         LookupWorker(threads=-1)
+
+
+def test_a_prompt_missing_from_the_set_is_logged_and_skipped_not_raised_into_the_tick(caplog):
+    logic = Script(at=[(tick(5), [Play(1, "nope")])])
+    with caplog.at_level(logging.ERROR):
+        rt = runtime(logic, prompts={"welcome": np.ones(800, np.int16)})
+        rt.run_until(0.5)
+    assert logic.seen(PromptDone) == [(tick(6), PromptDone(1))]
+    assert "prompt 'nope' is not loaded; loaded: welcome; port 1 plays nothing" in caplog.text
