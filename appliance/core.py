@@ -15,6 +15,7 @@ from drivers.sim import AgentScript, SimCard
 
 from .acd import Agent
 from .callcontrol import CallCentre
+from .caller import CustomerStore
 from .config import home_area, ip_phones, screening, validate
 from .config_acd import all_queues, ivr_flow
 from .control import ControlServer, EventBus
@@ -27,6 +28,7 @@ from .promptset import VOICE_LANG, render_prompts
 from .prompts import PromptLibrary
 from .recorder import Recorder
 from .runtime import Runtime
+from .screenpop import ScreenPop
 from .seatapi import SeatCommands
 from .speech import SpeechWorker
 
@@ -59,7 +61,7 @@ def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None
     return CompositeCard([card, SipCard.from_config(cfg, trunk_channels=0)])
 
 
-class Core(SeatCommands):
+class Core(SeatCommands, ScreenPop):
     """Everything the core process runs, wired together; the loop that drives it lives in the CLI.
 
     Parameters
@@ -123,6 +125,8 @@ class Core(SeatCommands):
         self.server = ControlServer(data.socket, self.bus)
         self.server.register("status", self.status, {})
         self.register_seat_commands()
+        self.customers = CustomerStore(data.customers, home_area=home_area(cfg))
+        self.register_screen_commands()
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
         self.hotplug = hotplug

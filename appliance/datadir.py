@@ -84,6 +84,11 @@ class DataDir:
         return self.root / "journal.sqlite"
 
     @property
+    def customers(self) -> pathlib.Path:
+        """The customer records (``appliance.caller.CustomerStore``), SQLite."""
+        return self.root / "customers.sqlite"
+
+    @property
     def recordings(self) -> pathlib.Path:
         """Folder of A-law WAV recordings."""
         return self.root / "recordings"

@@ -63,6 +63,7 @@ CREATE INDEX IF NOT EXISTS call_events_ts ON call_events (ts);
 CREATE TABLE IF NOT EXISTS call_callers (
     call_id TEXT PRIMARY KEY, caller_national TEXT, caller_area TEXT, caller_kind TEXT
 );
+CREATE INDEX IF NOT EXISTS call_callers_national ON call_callers (caller_national);
 CREATE TABLE IF NOT EXISTS seat_states (
     seat INTEGER PRIMARY KEY, ts REAL, data TEXT
 );
@@ -362,6 +363,12 @@ class Journal:
         """Committed events of one call in time order: dicts with id, call_id, ts, type, data (decoded)."""
         rows = self._query("SELECT * FROM call_events WHERE call_id = ? ORDER BY ts, id", (call_id,))
         return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    def calls_from(self, national: str, limit: int = 10) -> list[dict]:
+        """Committed calls whose caller normalised to ``national`` (``appliance.caller``), newest first."""
+        rows = self._query(_SELECT_CALLS + " WHERE k.caller_national = ? ORDER BY calls.start_ts DESC LIMIT ?",
+                           (national, int(limit)))
+        return [_call_dict(r) for r in rows]
 
     def seat_states(self) -> list[dict]:
         """Each seat's last ``agent.state`` event data (seat, agent_id, state, reason, ...) and its ``ts`` (epoch

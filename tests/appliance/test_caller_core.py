@@ -198,3 +198,26 @@ def test_record_and_offered_event_fields(make_core, cfg, raw, expected):
     assert (logged["type"], logged["data"]) == ("call.offered", offered)
     # the status view is unchanged by it
     assert core.status()["queue"] == []
+
+
+# --- the agent's screen ----------------------------------------------------------------------------
+
+def test_customer_lookup_gives_the_record_area_and_the_callers_last_calls(make_core):
+    core, card, events, _ = make_core(AgentScript(ring_delay_s=1.0, talk_s=5.0))
+    core.customers.add("02787654321", "王建国", company="武汉重工", note="老客户", vip=True)
+    card.add_caller(CallerScript("87654321", arrive_at=1.0, digit_delay_s=1.0))  # local: Wuhan (area 27)
+    card.add_caller(CallerScript("+862787654321", arrive_at=30.0, digit_delay_s=1.0))  # the same number
+    card.add_caller(CallerScript("13912345678", arrive_at=60.0, digit_delay_s=1.0))
+    core.runtime.run_until(100.0)
+    core.settle()
+    got = core.customer_lookup("027-8765 4321")
+    assert {k: got[k] for k in ("number", "kind", "area", "customer")} == {
+        "number": "02787654321", "kind": "landline", "area": "湖北省武汉市",
+        "customer": {"number": "02787654321", "name": "王建国", "company": "武汉重工", "note": "老客户", "vip": True}}
+    assert [(round(h["start_ts"] - EPOCH0), h["disposition"], h["seat"]) for h in got["history"]] == [
+        (30, "answered", 2), (1, "answered", 1)]  # longest idle: seat 2 for the second call
+    stranger = core.customer_lookup("13912345678", history=5)
+    assert stranger["customer"] is None and stranger["kind"] == "mobile" and len(stranger["history"]) == 1
+    from appliance.control import CommandError
+    with pytest.raises(CommandError, match="number: 'abc' is not a phone number we can normalise"):
+        core.customer_lookup("abc")
