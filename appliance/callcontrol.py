@@ -25,9 +25,13 @@ from .caller import Screening, area, normalise
 from .config_acd import QUEUE_OPTIONS
 from .flowrun import FlowSession, Outcome
 from .legs import Legs
+from .messages import CATALOG
 from .linefaults import LineFaults
 from .queueing import AHT_START_S, AHT_WEIGHT, Queueing
 from .seats import Seats
+
+SAID = ("queue_busy", "queue_callback", "callback")  # texts the logic fills in and has spoken (Say)
+
 
 def _queue_settings(queues: dict | list[dict]) -> list[dict]:
     """Queue settings with every option present (a test or an old caller may give only some)."""
@@ -60,12 +64,14 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
         Agent id -> the agent's settings (``agents`` section); empty: every seat is its own agent.
     lang : str
         Language of the announcements spoken to callers (zh, en).
+    texts : dict, optional
+        The words of announcements (``SAID``; the config's ``prompts`` section), else the catalog's in ``lang``.
     """
 
     def __init__(self, trunk_ports: list[int], agents: list[Agent], flow: dict, queues: dict | list[dict],
                  *, record: bool = True, call_id_prefix: str = "c", port_spans: dict[int, int] | None = None,
                  screening: Screening | None = None, area_code: str = "27", book: dict[str, dict] | None = None,
-                 lang: str = "zh") -> None:
+                 lang: str = "zh", texts: dict[str, str] | None = None) -> None:
         self.trunk_ports = list(trunk_ports)
         self.port_spans = dict(port_spans or {p: 1 for p in self.trunk_ports})
         self.span_alarms: dict[int, list[str]] = {}  # spans in alarm and their alarms
@@ -81,6 +87,7 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
         self.screening = screening
         self.area_code = area_code
         self.lang = lang
+        self.texts = {key: (texts or {}).get(key) or CATALOG[f"prompt.{key}"][lang] for key in SAID}
         self.prefix = call_id_prefix
         self._n = 0
         self.calls: dict[int, Call] = {}  # by the caller's trunk port, live calls only

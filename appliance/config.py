@@ -11,6 +11,7 @@ dotted key, the bad value and what is allowed.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from drivers.dahdi.sysconf import parse_channels
@@ -18,7 +19,7 @@ from drivers.dahdi.sysconf import parse_channels
 from .caller import Screening, normalise
 from .config_acd import QUEUE_OPTIONS, check_agents, check_queues, check_references
 from .errors import ConfigError
-from .messages import text as _msg
+from .messages import CATALOG, text as _msg
 from .options import Option, check as _check, check_mapping as _check_mapping, type_name
 
 TABLE = "settings"
@@ -70,6 +71,19 @@ SCHEMA: dict[str, dict[str, Option]] = {
                                     -30, -6, unit="dBm0"),
         "flow": Option("flow", None, "the IVR as a graph of nodes (appliance.flows); null: welcome, menu and "
                        "the first queue as the options above say"),
+    },
+    # What callers hear, as text spoken by TTS in ivr.voice; empty: the built-in words (appliance.messages).
+    # {position}, {minutes}, {digit} and {number} are filled in when spoken.
+    "prompts": {
+        "transfer": Option("str", "", "said when a caller is put through to an agent", 0, 300),
+        "queue_busy": Option("str", "", "all agents busy: with {position} and {minutes}", 0, 300),
+        "queue_callback": Option("str", "", "added to queue_busy when the queue has a callback key: with {digit}",
+                                 0, 300),
+        "callback": Option("str", "", "the caller asked to be called back: with {number}", 0, 300),
+        "voicemail": Option("str", "", "the voicemail greeting before the beep", 0, 300),
+        "invalid": Option("str", "", "a key the menu does not know", 0, 300),
+        "goodbye": Option("str", "", "before the box clears a call", 0, 300),
+        "blocked": Option("str", "", "to a screened-out caller", 0, 300),
     },
     "recording": {
         "enabled": Option("bool", True, "record every answered call"),
@@ -129,8 +143,8 @@ ANALOG_ITEM: dict[str, Option] = {
                    choices=("fxs", "fxo")),
 }
 SPAN_CHANNELS = 31  # an E1 span numbers its timeslots 1..31 whichever of them carry calls
-SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "queues", "agents", "ivr", "recording", "sip",
-            "screening", "web")
+SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "queues", "agents", "ivr", "prompts", "recording",
+            "sip", "screening", "web")
 LIST_SECTIONS = {"queues": check_queues, "agents": check_agents}  # lists of items, empty by default
 
 
@@ -266,8 +280,30 @@ def validate(raw: dict) -> dict:
     out["seats"] = _check_seats(raw["seats"], n) if "seats" in raw else _default_seats(n)
     _check_sip(out)
     check_references(out)
+    _check_prompt_fields(out["prompts"])
     screening(out)  # every screening entry parses as a number or prefix
     return {s: out[s] for s in SECTIONS}
+
+
+PROMPT_FIELDS = {"queue_busy": {"position", "minutes"}, "queue_callback": {"digit"}, "callback": {"number"}}
+
+
+def _check_prompt_fields(prompts: dict) -> None:
+    for key, text in prompts.items():
+        fields = PROMPT_FIELDS.get(key, set())
+        allowed = ", ".join("{%s}" % f for f in sorted(fields)) or "none"
+        unknown = sorted(set(re.findall(r"{([^{}]*)}", text)) - fields)
+        if unknown:
+            raise ConfigError(f"prompts.{key}: {{{unknown[0]}}} is not a field it can say; allowed {allowed}")
+        try:
+            text.format(**{f: "1" for f in fields})
+        except (ValueError, IndexError, KeyError):
+            raise ConfigError(f"prompts.{key}: {text!r} has a brace that opens no field; fields: {allowed}") from None
+
+
+def caller_texts(cfg: dict, lang: str) -> dict[str, str]:
+    """What callers hear for each ``prompts`` key: the configured text, or the catalog's in ``lang``."""
+    return {key: text or CATALOG[f"prompt.{key}"][lang] for key, text in cfg["prompts"].items()}  # unformatted
 
 
 def home_area(cfg: dict) -> str:

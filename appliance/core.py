@@ -16,7 +16,7 @@ from drivers.sim import AgentScript, SimCard
 from .acd import Agent
 from .callcontrol import CallCentre
 from .caller import CustomerStore
-from .config import home_area, ip_phones, screening, validate
+from .config import caller_texts, home_area, ip_phones, screening, validate
 from .config_acd import all_queues, ivr_flow
 from .control import ControlServer, EventBus
 from .datadir import DataDir
@@ -100,7 +100,8 @@ class Core(SeatCommands, ScreenPop):
                                 record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix,
                                 port_spans={p.index: p.span for p in self.card.ports if p.span is not None},
                                 screening=screening(cfg), area_code=home_area(cfg), book=book,
-                                lang=VOICE_LANG[cfg["ivr"]["voice"]])
+                                lang=VOICE_LANG[cfg["ivr"]["voice"]],
+                                texts=caller_texts(cfg, VOICE_LANG[cfg["ivr"]["voice"]]))
         self.logic.local_day = self._local_day
         self.logic.wall = lambda t: dt.datetime.fromtimestamp(self.clock.epoch(t), self.tz)
         self.logic.new_day(now)

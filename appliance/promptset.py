@@ -16,17 +16,15 @@ from drivers.base import RATE
 from dsp.levels import dbm0_to_amplitude
 
 from . import messages
+from .config import caller_texts
 from .config_acd import ivr_flow
 from .errors import ConfigError
 from .flowrun import text_prompt
 from .prompts import PromptLibrary
 
 VOICE_LANG = {"cmn": "zh", "en": "en"}
-FIXED = {  # prompt name -> catalog key
-    "invalid": "prompt.invalid", "goodbye": "prompt.goodbye", "blocked": "prompt.blocked",
-    "transfer": "prompt.transfer", "voicemail": "prompt.voicemail", "code.done": "prompt.code_done",
-    "code.failed": "prompt.code_failed",
-}
+SPOKEN = ("invalid", "goodbye", "blocked", "transfer", "voicemail")  # from the config's prompts section
+AGENT_PROMPTS = {"code.done": "prompt.code_done", "code.failed": "prompt.code_failed"}  # to agents, built in
 # C major pentatonic from C5: above the 450 Hz call-progress family, below DTMF's 697 Hz row only for
 # C5..E5 (523, 587, 659 Hz) which are no DTMF frequency; notes are single sines, never a DTMF pair
 MELODY_HZ = (523.25, 587.33, 659.25, 784.0, 880.0, 1046.5)
@@ -68,8 +66,9 @@ def render_prompts(library: PromptLibrary, cfg: dict) -> dict[str, np.ndarray]:
     """Every prompt the call logic of ``cfg`` can name: ndarray, shape (n,), int16 each."""
     voice = cfg["ivr"]["voice"]
     lang = VOICE_LANG[voice]
-    texts = {"welcome": cfg["ivr"]["welcome"], **{n: messages.text(k, lang) for n, k in FIXED.items()},
-             **flow_texts(ivr_flow(cfg))}
+    said = caller_texts(cfg, lang)
+    texts = {"welcome": cfg["ivr"]["welcome"], **{n: said[n] for n in SPOKEN},
+             **{n: messages.text(k, lang) for n, k in AGENT_PROMPTS.items()}, **flow_texts(ivr_flow(cfg))}
     out = {name: library.render(text, voice) for name, text in texts.items()}
     try:
         out["moh"] = library.load_imported("moh")

@@ -16,7 +16,6 @@ import math
 from .acd import Agent
 from .actions import Action, LogEvent, Play, Publish, Ring, StartTone, StopPlay, StopRing, StopTone
 from .flowrun import Say
-from .messages import text as msg
 
 AHT_START_S = 120.0  # estimated handle time before a queue has answered calls to learn from
 AHT_WEIGHT = 0.1  # weight of each new call in the moving average of a queue's handle time
@@ -70,10 +69,10 @@ class Queueing:
         position = where[1] if where else 1
         staffed = sum(1 for a in self.acd.members(call.queue) if a.state not in ("logged_out", "out_of_service"))
         minutes = max(1, math.ceil(position * self.aht[call.queue] / max(1, staffed) / 60))
-        words = msg("prompt.queue_busy", self.lang, position=position, minutes=minutes)
+        words = self.texts["queue_busy"].format(position=position, minutes=minutes)
         key = q["callback_key"]
         if key and call.caller_national:
-            words += msg("prompt.queue_callback", self.lang, digit=KEY_WORDS.get(key, {}).get(self.lang, key))
+            words += self.texts["queue_callback"].format(digit=KEY_WORDS.get(key, {}).get(self.lang, key))
         call.audio = "announce"
         call.announce_at = now + q["announce_s"] if q["announce_s"] else None
         return [StopPlay(call.port), StopTone(call.port),
@@ -96,7 +95,7 @@ class Queueing:
         if not call.caller_national:
             return [LogEvent(call.call_id, "call.callback_refused", {"reason": "withheld"})]
         call.audio, call.callback, call.announce_at = "callback", True, None
-        words = msg("prompt.callback", self.lang, number=" ".join(call.caller_national))
+        words = self.texts["callback"].format(number=" ".join(call.caller_national))
         return [StopPlay(call.port), StopTone(call.port),
                 LogEvent(call.call_id, "call.callback_requested", {"number": call.caller_national,
                                                                     "queue": call.queue}),

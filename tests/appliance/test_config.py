@@ -41,6 +41,8 @@ def test_defaults_are_the_six_seat_box():
         "agents": [],
         "ivr": {"welcome": "您好，欢迎致电。咨询请按1。", "voice": "cmn", "menu": {"1": "queue"},
                 "digit_timeout_s": 5.0, "retries": 2, "prompt_level_dbm0": -16.0, "flow": None},
+        "prompts": {"transfer": "", "queue_busy": "", "queue_callback": "", "callback": "", "voicemail": "",
+                    "invalid": "", "goodbye": "", "blocked": ""},
         "recording": {"enabled": True, "mode": "mono"},
         "sip": {"address": "127.0.0.1", "port": 5060, "rtp_min": 10000, "rtp_max": 20000, "phones": False,
                 "auth": "md5", "trunk_host": "", "trunk_port": 5060, "trunk_transport": "udp", "trunk_domain": "",
@@ -144,8 +146,8 @@ def test_seat_items_default_from_their_number():
     ({"analog": [{"channel": 32, "kind": "phone"}]}, "analog[0].kind: 'phone' is not allowed; one of fxo, fxs"),
     ({"analog": [{"channel": 32, "port": 1}]}, "analog[0].port: unknown key; allowed keys: channel, kind"),
     ({"wbe": {}},
-     "wbe: unknown section; allowed sections: agents, analog, card, ivr, queue, queues, "
-     "recording, screening, seats, sip, span, system, web"),
+     "wbe: unknown section; allowed sections: agents, analog, card, ivr, prompts, queue, "
+     "queues, recording, screening, seats, sip, span, system, web"),
     ([1], "config: [1] is a list; expected an object of sections"),
 ])
 def test_errors_name_key_value_and_what_is_allowed(raw, message):
@@ -327,8 +329,8 @@ def test_set_value_on_the_span_and_the_analog_ports(tmp_path):
      "queue..name: not a config key; write section.key, e.g. queue.ring_timeout_s or seats[0].name"),
     ("queue.name[0]", "1", "queue.name[0]: queue.name is a string; it has no item [0]"),
     ("qeue.name", "1",
-     "qeue: unknown section; allowed sections: agents, analog, card, ivr, queue, queues, "
-     "recording, screening, seats, sip, span, system, web"),
+     "qeue: unknown section; allowed sections: agents, analog, card, ivr, prompts, queue, "
+     "queues, recording, screening, seats, sip, span, system, web"),
     ("span.signalling", "mfcr2",
      "span.signalling: 'mfcr2' needs span.framing 'cas', not 'ccs'; change both in one save"),
     ("analog[6].kind", "fxo", "analog[6].kind: analog[6] does not exist; the list has 6 items (0..5)"),
@@ -421,3 +423,15 @@ def test_every_strategy_is_a_queue_strategy_and_the_old_name_still_loads(tmp_pat
 def test_seat_skill_levels():
     seats = validate({"card": {"seats": 2}, "seats": [{"skill": 10}, {}]})["seats"]
     assert [s["skill"] for s in seats] == [10, 5]
+
+
+def test_caller_prompts_take_only_their_own_fields():
+    cfg = validate({"prompts": {"queue_busy": "请稍候，您是第{position}位，约{minutes}分钟。"}})
+    assert cfg["prompts"]["queue_busy"] == "请稍候，您是第{position}位，约{minutes}分钟。"
+    assert err({"prompts": {"queue_busy": "第{place}位"}}) == \
+        "prompts.queue_busy: {place} is not a field it can say; allowed {minutes}, {position}"
+    assert err({"prompts": {"goodbye": "再见{number}"}}) == \
+        "prompts.goodbye: {number} is not a field it can say; allowed none"
+    assert err({"prompts": {"callback": "回拨 {number"}}) == \
+        "prompts.callback: '回拨 {number' has a brace that opens no field; fields: {number}"
+    assert err({"prompts": {"transfer": 5}}) == "prompts.transfer: 5 is an integer; expected a string"

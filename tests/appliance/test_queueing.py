@@ -211,3 +211,12 @@ def test_a_callback_nobody_answers_is_a_failed_call_and_withheld_callers_cannot_
     assert (rec["disposition"], rec["ended_by"]) == ("failed", "system")
     assert logged(acts, "call.ended")[0]["reason"] == "callback cause 17"
     assert cc.calls == {} and cc.parked == {} and cc.legs == {} and cc.by_id == {}
+
+
+def test_the_announcement_says_the_configured_words():
+    texts = {"queue_busy": "请稍候，您是第{position}位，约{minutes}分钟。", "queue_callback": "回拨请按{digit}。"}
+    cc = centre({**BASE, "announce_s": 30.0, "callback_key": "#"}, n=1, texts=texts)
+    arrive(cc, 3, 0.0)
+    cc.handle(OffHook(30), 2.0)
+    acts = arrive(cc, 4, 10.0)
+    assert [a.text for a in acts if isinstance(a, Say)] == ["请稍候，您是第1位，约2分钟。回拨请按井号。"]
