@@ -245,6 +245,28 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "故障停用",
         "en": "Out of service",
     },
+    "web.state.wrap_up": {
+        "zh": "话后整理",
+        "en": "Wrap-up",
+    },
+    "web.state.external": {
+        "zh": "外转",
+        "en": "Transferred out",
+    },
+    "web.state.voicemail": {
+        "zh": "留言",
+        "en": "Voicemail",
+    },
+    # why an agent is busy (appliance.featurecodes.REASONS) or out of service
+    "web.reason.other": {"zh": "其他", "en": "other"},
+    "web.reason.rest": {"zh": "休息", "en": "rest"},
+    "web.reason.meal": {"zh": "就餐", "en": "meal"},
+    "web.reason.meeting": {"zh": "会议", "en": "meeting"},
+    "web.reason.training": {"zh": "培训", "en": "training"},
+    "web.reason.paperwork": {"zh": "整理", "en": "paperwork"},
+    "web.reason.no_answer": {"zh": "未接听", "en": "no answer"},
+    "web.reason.supervisor": {"zh": "班长设置", "en": "set by supervisor"},
+    "web.reason.off_hook": {"zh": "摘机", "en": "off hook"},
 }
 
 

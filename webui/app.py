@@ -22,8 +22,9 @@ COOKIE = "cc_session"
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES = os.path.join(HERE, "templates")
 STATIC = os.path.join(HERE, "static")
-TRUNK_STATES = ("idle", "ringing", "ivr", "queued", "agent", "alarm")
-SEAT_STATES = ("available", "ringing", "talking", "busy", "logged_out", "out_of_service")
+TRUNK_STATES = ("idle", "ringing", "ivr", "queued", "agent", "external", "voicemail", "alarm")
+SEAT_STATES = ("available", "ringing", "talking", "wrap_up", "busy", "logged_out", "out_of_service")
+REASONS = ("other", "rest", "meal", "meeting", "training", "paperwork", "no_answer", "supervisor", "off_hook")
 LABELS = ("web.trunks", "web.seats", "web.queue", "web.queue.empty", "web.today", "web.live", "web.offline",
           "web.col.seat", "web.col.extension", "web.col.state", "web.col.caller", "web.col.since",
           "web.col.position", "web.col.waiting", "web.alarm.port", "web.alarm.card.removed")
@@ -166,6 +167,7 @@ def make_app(config_path: str | os.PathLike, socket_path: str | os.PathLike, *, 
         i18n = {
             "labels": {**{k: both(k) for k in LABELS}, "web.alarm.span": both("web.alarm.span", span="{span}")},
             "states": {s: both(f"web.state.{s}") for s in sorted(set(TRUNK_STATES + SEAT_STATES))},
+            "reasons": {r: both(f"web.reason.{r}") for r in REASONS},
             "today": {k: both(f"web.today.{k}") for k in ("offered", "answered", "abandoned", "in_progress")},
         }
         blob = json.dumps(i18n, ensure_ascii=False).replace("<", "\\u003c")

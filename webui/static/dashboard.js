@@ -78,7 +78,8 @@
     if (!last) { return; }
     var now = Date.now() / 1000 + clockOffset;
     replace($("seat-rows"), last.seats.map(function (s) {
-      return row([s.seat + " " + s.name, s.extension, stateText(s.state), s.caller || "",
+      var reason = s.reason && L.reasons[s.reason] ? " (" + pair(L.reasons[s.reason]) + ")" : "";
+      return row([s.seat + " " + s.name, s.extension, stateText(s.state) + reason, s.caller || "",
                   s.since ? duration(now - s.since) : ""], "seat " + s.state);
     }));
   }
