@@ -126,16 +126,21 @@ def _hotplug():
         return None
 
 
-def cmd_simulate(args) -> int:
-    from .simulate import SimParams, simulate
+def sim_params(args):
+    """The ``simulate`` subcommand's arguments as ``appliance.simulate.SimParams``."""
+    from .simulate import SimParams
     if not 1 <= args.seats <= 24:
         raise ApplianceError(f"--seats: {args.seats} is out of range; allowed 1..24")
     if not 1 <= args.trunks <= 31:
         raise ApplianceError(f"--trunks: {args.trunks} is out of range; allowed 1..31")
-    params = SimParams(hours=args.hours, calls_per_hour=args.calls_per_hour, seats=args.seats, aht=args.aht,
-                       patience=args.patience, strategy=args.strategy, seed=args.seed, media=args.media,
-                       trunks=args.trunks, ring_delay=args.ring_delay)
-    print(json.dumps(simulate(params)))
+    return SimParams(hours=args.hours, calls_per_hour=args.calls_per_hour, seats=args.seats, aht=args.aht,
+                     patience=args.patience, strategy=args.strategy, seed=args.seed, media=args.media,
+                     trunks=args.trunks, ring_delay=args.ring_delay)
+
+
+def cmd_simulate(args) -> int:
+    from .simulate import simulate
+    print(json.dumps(simulate(sim_params(args))))
     return 0
 
 

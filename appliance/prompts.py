@@ -11,6 +11,7 @@ restarts) only read a small file; imported files are kept in ``cache_dir/importe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -57,8 +58,14 @@ def beep(rate: int = RATE) -> np.ndarray:
 
     Returns
     -------
-    x : ndarray, shape (8000,), int16, linear PCM at 8 kHz
+    x : ndarray, shape (8000,), int16, linear PCM at 8 kHz (a new array each call)
     """
+    return _beep(rate).copy()
+
+
+@functools.lru_cache(maxsize=2)
+def _beep(rate: int) -> np.ndarray:
+    """``beep`` made once: a box without espeak-ng says it for every spoken queue announcement."""
     n_on, n_gap = int(0.2 * rate), int(0.05 * rate)
     ramp = np.sin(np.linspace(0.0, np.pi / 2, int(0.01 * rate))) ** 2  # 10 ms raised cosine: no clicks
     env = np.ones(n_on)

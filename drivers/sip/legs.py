@@ -9,6 +9,7 @@ for ``Privacy: id`` or an anonymous From.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 
 from appliance.errors import ProtocolError
@@ -95,4 +96,15 @@ def calling_party(invite: Request) -> tuple[str | None, str | None]:
 
 def called_number(invite: Request) -> str:
     """The number dialled: the Request-URI's user part (the DID on a trunk), else To's."""
-    return invite.uri.user or invite.to.uri.user or ""
+    return dialled(invite.uri.user or invite.to.uri.user)
+
+
+def dialled(user: str | None) -> str:
+    """A URI's user part as the digits dialled: escapes resolved (``*2%23`` is ``*2#``)."""
+    return urllib.parse.unquote(user or "", errors="replace")
+
+
+def en_bloc(number: str) -> str:
+    """The digits of a number a phone sent whole, ending a feature code with its ``#``: a phone whose ``#`` key
+    means "dial now" (a common default) sends ``*11001*1234#`` as ``*11001*1234``, and nothing follows it."""
+    return number + "#" if number.startswith("*") and not number.endswith("#") else number

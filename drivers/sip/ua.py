@@ -9,7 +9,9 @@
   ``Released`` with the Q.850 cause of RFC 3398; BYE either way;
 - an IP-phone seat works as an analog seat does: ``ring`` sends an INVITE to
   the agent's registered phone, its 200 is ``OffHook`` and its BYE ``OnHook``;
-  the agent dialling from the phone is ``OffHook`` then a ``Digit`` per digit;
+  the agent dialling from the phone is ``OffHook`` then a ``Digit`` per digit
+  (``%23`` or a bare ``#`` in the Request-URI is ``#``; a feature code ``*...``
+  sent without its ``#`` gets it, as the number came whole);
   a blind transfer (REFER) is ``Flash`` then the target's digits; hold and
   resume (re-INVITE) only change the media.
 
@@ -29,7 +31,8 @@ from appliance.errors import ProtocolError
 from ..base import Alerting, CardEvent, Connected, Digit, Flash, OffHook, OnHook, Released, Seized
 from .commands import CardCommands
 from .dialog import Dialog, new_tag
-from .legs import ALLOW, DIALLABLE, Leg, called_number, calling_party, cause_for_response, cause_of
+from .legs import (ALLOW, DIALLABLE, Leg, called_number, calling_party, cause_for_response, cause_of, dialled,
+                   en_bloc)
 from .message import Request, Response
 from .sdp import SessionDescription, answer, negotiated, offer
 from .transaction import (Address, Outgoing, RequestReceived, ResponseReceived, TimedOut, TransactionLayer)
@@ -137,6 +140,8 @@ class SipCalls(CardCommands):
         if req.method == "ACK":
             if leg is not None and leg.state == "answered":
                 leg.state = "confirmed"
+                if leg.media is None and req.body:
+                    self._answer_in_ack(leg, req.body, now)
             return
         if req.method == "CANCEL":
             self._on_cancel(ev, now)
@@ -184,7 +189,7 @@ class SipCalls(CardCommands):
         leg = self._take(port, True, req, ev, now)
         if leg is not None:  # the agent lifted the phone and dialled: answer, then the digits
             self._answer(leg, now)
-            self._events += [OffHook(port)] + [Digit(port, d) for d in number]
+            self._events += [OffHook(port)] + [Digit(port, d) for d in en_bloc(number)]
 
     def _take(self, port: int, seat: bool, req: Request, ev: RequestReceived, now: float) -> Leg | None:
         leg = Leg(port, seat, True, req, ev.source, ev.transport, ev.key, "early", local_tag=new_tag(),
@@ -222,6 +227,19 @@ class SipCalls(CardCommands):
         if leg.media is not None:
             self._media.append((leg.port, leg.media))
 
+    def _answer_in_ack(self, leg: Leg, body: bytes, now: float) -> None:
+        """An INVITE without an offer: ours went in the 200, the answer comes in the ACK (RFC 3261 §13.2.1);
+        an answer we cannot use ends the call (BYE)."""
+        try:
+            leg.media = _usable(negotiated(SessionDescription.parse(leg.answer_sdp), SessionDescription.parse(body),
+                                           we_offered=True))
+        except Exception as exc:
+            log.info("SIP: the answer in the ACK on port %d is unusable (%s): hanging up", leg.port, exc)
+            self._bye(leg, 47, now)
+            self._ended(leg, 47)
+            return
+        self._media.append((leg.port, leg.media))
+
     def _dialog_leg(self, req: Request) -> Leg | None:
         leg = self._by_call.get(req.call_id)
         return leg if leg is not None and leg.dialog is not None and leg.dialog.matches(req) else None
@@ -246,7 +264,7 @@ class SipCalls(CardCommands):
             self._respond(ev.key, resp, now)
             self._media.append((leg.port, leg.media))
         elif req.method == "REFER" and leg.seat:
-            target = NameAddr.parse(req.headers.get("Refer-To") or "<sip:invalid>", "Refer-To").uri.user or ""
+            target = dialled(NameAddr.parse(req.headers.get("Refer-To") or "<sip:invalid>", "Refer-To").uri.user)
             if not target or not set(target) <= DIALLABLE:
                 self._respond(ev.key, Response.for_request(req, 400), now)
                 return

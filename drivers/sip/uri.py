@@ -2,10 +2,13 @@
 
 ``SipUri.parse("sip:801@10.0.0.2:5062;transport=udp")`` keeps each part as written
 (escapes included, so ``str()`` gives the text back); IPv6 hosts keep their
-brackets (``"[2001:db8::1]"``). ``NameAddr`` is a display name, a URI and header
-parameters (``tag``): the value of From, To, Contact, Route and Record-Route.
-Errors are ``ProtocolError`` naming the header (``where``), the position and
-what was expected.
+brackets (``"[2001:db8::1]"``). A ``#`` in the user part is taken as written,
+though RFC 3261 wants it escaped (``%23``): phones send the ``#`` of a dialled
+feature code so (baresip: ``INVITE sip:*11001*1234#@box``), and refusing that
+INVITE leaves the agent at a dead phone. ``NameAddr`` is a display name, a URI
+and header parameters (``tag``): the value of From, To, Contact, Route and
+Record-Route. Errors are ``ProtocolError`` naming the header (``where``), the
+position and what was expected.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from .grammar import (PASSWORD, SCHEME_RE, TOKEN, URI_HEADER, URI_PARAM, USER, W
                       parse_params, quote, split_commas, unquote)
 
 _TEL_NUMBER = frozenset("0123456789abcdefABCDEF*#+-.()")
+_DIALLED_USER = USER | frozenset("#")  # a user part as phones send it
 
 
 @dataclass(kw_only=True)
@@ -49,7 +53,7 @@ class SipUri:
             uri.user = sc.take(_TEL_NUMBER, "a telephone number")
         else:
             if "@" in text:
-                uri.user = sc.take_escaped(USER, "a user name before '@'")
+                uri.user = sc.take_escaped(_DIALLED_USER, "a user name before '@'")
                 if sc.accept(":"):
                     uri.password = sc.take_escaped(PASSWORD, "a password", minimum=0)
                 sc.expect("@", "'@' after the user part")

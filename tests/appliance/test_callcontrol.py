@@ -161,3 +161,17 @@ def test_a_transfer_to_an_agent_rings_the_seat_the_agent_is_logged_in_at():
     cc = CallCentre(list(range(30)), agents, flow, QUEUE, call_id_prefix="t")
     acts = cc.handle(Seized(3, "13800138000", "4008001234"), 0.0)
     assert [a for a in acts if isinstance(a, Ring)] == [Ring(32, "13800138000")]
+
+
+def test_a_seat_whose_phone_fails_comes_back_as_the_agent_left_it():
+    from drivers.base import PortFault
+    cc = centre(3)
+    cc.set_agent_state(cc.acd.agents[0], "busy", 1.0, "meal")
+    cc.set_agent_state(cc.acd.agents[1], "logged_out", 1.0)
+    for port in (30, 31, 32):
+        cc.handle(PortFault(port, False, "unregistered"), 2.0)
+    assert [(a.state, a.reason) for a in cc.acd.agents] == [("out_of_service", "unregistered")] * 3
+    for port in (30, 31, 32):
+        cc.handle(PortFault(port, True), 5.0)
+    assert [(a.state, a.reason) for a in cc.acd.agents] == [("busy", "meal"), ("logged_out", None),
+                                                            ("available", None)]
