@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import fnmatch
+import inspect
 import json
 import logging
 import os
 import stat
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from .errors import ApplianceError
 
@@ -335,16 +336,31 @@ class ControlServer:
         handler, schema = entry
         try:
             result = handler(**validate(schema, args))
-            if not isinstance(result, dict) or "id" in result or "ok" in result:
-                raise TypeError(f"handler returned {type(result).__name__}, expected a dict without id/ok")
-            response = {"id": id_, "ok": True, **result}
-            json.dumps(response)  # fail here, as internal, rather than mid-write
-            return response
+            if inspect.isawaitable(result):  # a command with slow work off the loop: answered when it is done
+                return self._finish(id_, cmd, result)
+            return self._respond(id_, cmd, result)
         except CommandError as e:
             return _error(id_, e.code, e.message)
         except Exception as e:
             log.exception("control command %s failed", cmd)
             return _error(id_, "internal", f"command {cmd} failed: {type(e).__name__}: {e}")
+
+    async def _finish(self, id_: Any, cmd: str, pending: Awaitable) -> dict:
+        try:
+            return self._respond(id_, cmd, await pending)
+        except CommandError as e:
+            return _error(id_, e.code, e.message)
+        except Exception as e:
+            log.exception("control command %s failed", cmd)
+            return _error(id_, "internal", f"command {cmd} failed: {type(e).__name__}: {e}")
+
+    @staticmethod
+    def _respond(id_: Any, cmd: str, result: Any) -> dict:
+        if not isinstance(result, dict) or "id" in result or "ok" in result:
+            raise TypeError(f"handler returned {type(result).__name__}, expected a dict without id/ok")
+        response = {"id": id_, "ok": True, **result}
+        json.dumps(response)  # fail here, as internal, rather than mid-write
+        return response
 
     # -- connections
 
@@ -374,7 +390,10 @@ class ControlServer:
                         if sub is not None:
                             pump = asyncio.create_task(self._pump(sub, writer))
                 else:
-                    writer.write(_line(self.execute(*parsed)))
+                    response = self.execute(*parsed)
+                    if inspect.isawaitable(response):
+                        response = await response
+                    writer.write(_line(response))
                 await writer.drain()
         except ConnectionError:
             pass

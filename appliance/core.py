@@ -28,6 +28,7 @@ from .promptset import VOICE_LANG, render_prompts
 from .prompts import PromptLibrary
 from .recorder import Recorder
 from .runtime import Runtime
+from .reload import Reload
 from .screenpop import ScreenPop
 from .seatapi import SeatCommands
 from .speech import SpeechWorker
@@ -61,7 +62,7 @@ def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None
     return CompositeCard([card, SipCard.from_config(cfg, trunk_channels=0)])
 
 
-class Core(SeatCommands, ScreenPop):
+class Core(SeatCommands, ScreenPop, Reload):
     """Everything the core process runs, wired together; the loop that drives it lives in the CLI.
 
     Parameters
@@ -128,6 +129,7 @@ class Core(SeatCommands, ScreenPop):
         self.register_seat_commands()
         self.customers = CustomerStore(data.customers, home_area=home_area(cfg))
         self.register_screen_commands()
+        self.register_reload_command()
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
         self.hotplug = hotplug
