@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--data-dir")
     cfg.add_argument("args", nargs=argparse.REMAINDER, help="show | check | defaults | set KEY VALUE")
 
+    ctl = sub.add_parser("call", help="run a command of the running core's control API and print its answer, "
+                         "e.g. config.reload, or agent.state seat=1 state=busy reason=meal")
+    ctl.add_argument("--data-dir")
+    ctl.add_argument("cmd", help="command name (\"commands\" lists them)")
+    ctl.add_argument("args", nargs="*", metavar="KEY=VALUE", help="arguments; a value that parses as JSON is taken "
+                     "as such (1, true, [..]), any other as a string")
+
     dahdi = sub.add_parser("dahdi-conf", help="print /etc/dahdi/system.conf for the configuration, or apply it")
     dahdi.add_argument("--data-dir")
     dahdi.add_argument("--apply", action="store_true", help="write it and run dahdi_cfg (restores the old file on failure)")
@@ -149,6 +156,22 @@ def cmd_config(args) -> int:
     return config_main(args.args, _data_dir(args.data_dir, False))
 
 
+def cmd_call(args) -> int:
+    from .client import ControlClient
+    fields = {}
+    for item in args.args:
+        key, eq, text = item.partition("=")
+        if not eq or not key:
+            raise ApplianceError(f"argument {item!r} is not KEY=VALUE")
+        try:
+            fields[key] = json.loads(text)
+        except ValueError:
+            fields[key] = text
+    with ControlClient(str(_data_dir(args.data_dir, False).socket)) as client:
+        print(json.dumps(client.call(args.cmd, **fields), ensure_ascii=False))
+    return 0
+
+
 def cmd_dahdi_conf(args) -> int:
     from drivers.dahdi.sysconf import apply, system_conf
 
@@ -174,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_simulate(args)
         if args.command == "dahdi-conf":
             return cmd_dahdi_conf(args)
+        if args.command == "call":
+            return cmd_call(args)
         return cmd_config(args)
     except ApplianceError as e:
         print(f"error: {e}", file=sys.stderr)

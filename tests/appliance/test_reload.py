@@ -90,3 +90,15 @@ def test_a_config_file_that_does_not_validate_changes_nothing(box):
     assert err.value.message == (f"config file {core.data.config}: ivr.flow: node 'sales' field 'queue': "
                                  "'queue:nowhere' names no queue; queues: default")
     assert core.cfg is before and core.logic.flow == OLD
+
+
+def test_the_command_line_calls_the_control_api(box, capsys):
+    from appliance.cli import main
+    core, card, client = box
+    data = str(core.data.root)
+    assert main(["call", "--data-dir", data, "agent.state", "seat=2", "state=busy", "reason=meal"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"seat": 2, "state": "busy", "reason": "meal", "agent_id": None}
+    assert main(["call", "--data-dir", data, "agent.state", "seat=9", "state=busy"]) == 1
+    assert capsys.readouterr().err == "error: not_found: seat: 9 is not a configured seat\n"
+    assert main(["call", "--data-dir", data, "agent.state", "seat"]) == 1
+    assert capsys.readouterr().err == "error: argument 'seat' is not KEY=VALUE\n"
