@@ -3,15 +3,13 @@ the control API on its Unix socket, wrap-up and missed offers, each checked by t
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import tempfile
-import threading
 
 import numpy as np
 import pytest
 
-from appliance.client import ApiError, ControlClient
+from appliance.client import ApiError
 from appliance.clock import VirtualClock
 from appliance.control import CommandError
 from appliance.config import validate
@@ -20,6 +18,7 @@ from appliance.datadir import DataDir
 from appliance.prompts import PromptLibrary
 from drivers.sim import AgentScript, CallerScript, SimCard
 from dsp.levels import dbm0_to_amplitude, tone_level_dbm0
+from tests.appliance.servers import control_api
 
 EPOCH0 = 1_764_300_000.0  # 2025-11-28 03:20 UTC: virtual time starts here
 TICK = 0.02
@@ -206,17 +205,8 @@ def api(make_core):
     """A core whose control API listens on its socket (served by a loop thread, as the core process does)
     and a client of it; the runtime runs in the test's thread between calls."""
     core, card = make_core([AgentScript(ring_delay_s=1.0, talk_s=5.0)] * 3)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(core.server.start(), loop).result(5)
-    client = ControlClient(str(core.data.socket))
-    yield core, card, client
-    client.close()
-    asyncio.run_coroutine_threadsafe(core.server.close(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with control_api(core) as client:
+        yield core, card, client
 
 
 def refused(client, cmd, **args) -> tuple[str, str]:

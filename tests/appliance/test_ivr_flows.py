@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import http.server
 import json
-import threading
 import zoneinfo
 
 import numpy as np
@@ -25,6 +23,7 @@ from appliance.core import Core, render_prompts
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError
 from appliance.flowrun import text_prompt
+from tests.appliance.servers import Answering, http_server
 from appliance.prompts import PromptLibrary
 from drivers.sim import AgentScript, CallerScript, SimCard
 from dsp.g711 import alaw_decode, alaw_encode
@@ -46,7 +45,7 @@ TUESDAY_10AM = local(2026, 12, 1, 10, 0)  # a working day, within business hours
 
 # --- the business system -----------------------------------------------------------------------
 
-class Orders(http.server.BaseHTTPRequestHandler):
+class Orders(Answering):
     ANSWERS = {"2026113": {"status": "已发货", "eta": 2}, "2026999": {"status": "lost"},
                "2026113000": {"status": "已签收", "eta": 0}}
     asked: list[str] = []
@@ -57,24 +56,13 @@ class Orders(http.server.BaseHTTPRequestHandler):
         if order not in self.ANSWERS:
             self.send_error(500)
             return
-        body = json.dumps(self.ANSWERS[order], ensure_ascii=False).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.answer("application/json", json.dumps(self.ANSWERS[order], ensure_ascii=False).encode())
 
 
 @pytest.fixture(scope="module")
 def crm():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Orders)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with http_server(Orders) as url:
+        yield url
 
 
 @pytest.fixture

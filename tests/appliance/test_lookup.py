@@ -2,52 +2,38 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 
 import pytest
 
 from appliance.lookup import MAX_BODY, LookupWorker, fetch
+from tests.appliance.servers import Answering, http_server
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(Answering):
     def do_GET(self):  # noqa: N802 (the stdlib's name)
         path = self.path
         if path.startswith("/orders/2026113"):
-            self._send(200, "application/json", json.dumps({"status": "已发货", "eta": 2, "items": ["a"]},
-                                                           ensure_ascii=False).encode())
+            self.answer("application/json", json.dumps({"status": "已发货", "eta": 2, "items": ["a"]},
+                                                       ensure_ascii=False).encode())
         elif path == "/hours":
-            self._send(200, "text/plain; charset=gbk", "周一至周五 9:00-18:00".encode("gbk"))
+            self.answer("text/plain; charset=gbk", "周一至周五 9:00-18:00".encode("gbk"))
         elif path == "/slow":
             time.sleep(1.0)
-            self._send(200, "text/plain", b"late")
+            self.answer("text/plain", b"late")
         elif path == "/big":
-            self._send(200, "text/plain", b"x" * (MAX_BODY + 1))
+            self.answer("text/plain", b"x" * (MAX_BODY + 1))
         elif path == "/broken":
-            self._send(200, "application/json", b"{not json")
+            self.answer("application/json", b"{not json")
         else:
-            self._send(404, "text/plain", b"no")
-
-    def _send(self, status, kind, body):
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+            self.answer("text/plain", b"no", status=404)
 
 
 @pytest.fixture(scope="module")
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
+    with http_server(Handler) as url:
+        yield url
 
 
 def test_a_json_answer_becomes_string_fields(server):

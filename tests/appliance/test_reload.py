@@ -3,21 +3,20 @@ a changed flow reaches new calls only, and a file that does not validate changes
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import tempfile
-import threading
 
 import pytest
 
-from appliance.client import ApiError, ControlClient
+from appliance.client import ApiError
 from appliance.clock import VirtualClock
 from appliance.configfile import load_config, save_config
 from appliance.core import Core, render_prompts
 from appliance.datadir import DataDir
 from appliance.prompts import PromptLibrary
 from drivers.sim import AgentScript, CallerScript, SimCard
+from tests.appliance.servers import control_api
 
 EPOCH0 = 1_764_300_000.0
 OLD = {"start": "main", "nodes": {
@@ -37,17 +36,8 @@ def box():
     card = SimCard(4, 2, agent=AgentScript(ring_delay_s=1.0, talk_s=5.0), media=False, seed=1)
     prompts = render_prompts(PromptLibrary(data.prompts, espeak=None, warn=lambda m: None), cfg)
     core = Core(data, load_config(data.config), VirtualClock(EPOCH0), card=card, prompts=prompts, media=False)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(core.server.start(), loop).result(5)
-    client = ControlClient(str(data.socket), timeout=30.0)
-    yield core, card, client
-    client.close()
-    asyncio.run_coroutine_threadsafe(core.server.close(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with control_api(core, timeout=30.0) as client:
+        yield core, card, client
     core.close()
     shutil.rmtree(root)
 

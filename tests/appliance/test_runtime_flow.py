@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import http.server
 import json
 import logging
 import threading
@@ -25,6 +24,7 @@ from drivers.base import Seized
 from drivers.sim import SimCard
 from drivers.sim.parties import CallerScript
 from dsp.tones import sine, to_int16
+from tests.appliance.servers import Answering, http_server
 from tests.tools import require_tool
 
 SLOW_S = 0.6  # how long /slow takes to answer
@@ -32,39 +32,23 @@ ANSWER = "您的订单已发货"
 CHIME = to_int16(sine(1000.0, -10.0, 800))  # a named prompt of 0.1 s
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(Answering):
     def do_GET(self):  # noqa: N802 (the stdlib's name)
         if self.path == "/orders/2026113":
-            self._send("application/json", json.dumps({"status": "已发货", "eta": 2}, ensure_ascii=False).encode())
+            self.answer("application/json", json.dumps({"status": "已发货", "eta": 2}, ensure_ascii=False).encode())
         elif self.path == "/orders/gbk":  # an older business system: JSON in GBK
-            self._send("application/json; charset=gbk", '{"status": "已签收"}'.encode("gbk"))
+            self.answer("application/json; charset=gbk", '{"status": "已签收"}'.encode("gbk"))
         elif self.path == "/slow":
             time.sleep(SLOW_S)
-            self._send("text/plain", b"late")
+            self.answer("text/plain", b"late")
         else:
             self.send_error(500)
-
-    def _send(self, kind, body):
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):  # /slow's client gave up: as intended
-            pass
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
+    with http_server(Handler) as url:
+        yield url
 
 
 @pytest.fixture
