@@ -187,9 +187,11 @@ class Queueing:
         if kind == "queue":
             call.state = "moving"
             return self._queue_call(call, arg, now, announce=False)
+        if call.queued is not None and kind != "seat":  # to a seat it waits on, in the queue
+            call.left_queue = now
         call.state = "leaving"
-        if kind == "":  # goodbye, then cleared
-            call.audio, call.leaving = "goodbye", "overflow"
+        if kind == "":  # goodbye, then cleared: timed out or turned away, not abandoned by the caller
+            call.audio, call.leaving, call.disposition = "goodbye", "overflow", "overflow"
             return [StopPlay(call.port), StopTone(call.port), Play(call.port, "goodbye")]
         return [StopPlay(call.port), StopTone(call.port), *self._to_target(call, target, now)]
 

@@ -148,8 +148,8 @@ def test_the_maximum_wait_ends_in_goodbye_or_the_overflow_target():
     assert signalling(acts) == [StopPlay(4), StopTone(4), Play(4, "goodbye")]
     acts = cc.handle(PromptDone(4), 74.0)
     assert signalling(acts) == [StopPlay(4), StopTone(4), Hangup(4, 16)]
-    assert (record(acts)["disposition"], record(acts)["ended_by"], record(acts)["wait_s"]) == ("abandoned", "system",
-                                                                                                63.0)
+    assert (record(acts)["disposition"], record(acts)["ended_by"], record(acts)["wait_s"]) == ("overflow", "system",
+                                                                                                60.0)  # to goodbye
     assert logged(acts, "call.ended")[0]["reason"] == "overflow"
 
     cc = centre({**BASE, "max_wait_s": 60.0, "overflow": "number:13900001111"}, n=1)  # the duty mobile
@@ -220,3 +220,27 @@ def test_the_announcement_says_the_configured_words():
     cc.handle(OffHook(30), 2.0)
     acts = arrive(cc, 4, 10.0)
     assert [a.text for a in acts if isinstance(a, Say)] == ["请稍候，您是第1位，约2分钟。回拨请按井号。"]
+
+
+def test_a_caller_past_the_maximum_wait_can_leave_a_voicemail_or_wait_for_one_seat():
+    cc = centre({**BASE, "max_wait_s": 60.0, "overflow": "voicemail:after"}, n=1)
+    arrive(cc, 3, 0.0)
+    cc.handle(OffHook(30), 2.0)
+    arrive(cc, 4, 10.0)
+    acts = cc.advance(71.0)
+    assert signalling(acts) == [StopPlay(4), StopTone(4), Play(4, "voicemail")]
+    assert logged(acts, "voicemail.greeting") == [{"box": "after"}]
+    assert signalling(cc.handle(PromptDone(4), 78.0)) == [Play(4, "beep")]
+    assert signalling(cc.handle(PromptDone(4), 78.4)) == [StartRecording("t-000002", 4, 4, "voicemail")]
+    acts = cc.handle(Released(4, 16), 90.4)
+    assert logged(acts, "voicemail.recorded") == [{"box": "after", "seconds": 12.0, "caller": "13800130004"}]
+    assert (record(acts)["disposition"], record(acts)["wait_s"]) == ("voicemail", 60.0)
+
+    cc = centre({**BASE, "max_wait_s": 60.0, "overflow": "seat:2"}, n=2, skills=[{}, {"other": 5}])
+    cc.acd.agents[0].skills = None  # seat 1 serves the queue; seat 2 only takes overflow directed to it
+    arrive(cc, 3, 0.0)
+    cc.handle(OffHook(30), 2.0)
+    arrive(cc, 4, 10.0)
+    acts = cc.advance(71.0)
+    assert logged(acts, "call.queued") == [{"call_id": "t-000002", "position": 1, "queue": "default", "seat": 2}]
+    assert [a for a in signalling(acts) if isinstance(a, Ring)] == [Ring(31, "13800130004")]
