@@ -40,8 +40,8 @@ RECORD_FIELDS: dict[str, type] = {**CALL_COLUMNS, **CALLER_COLUMNS}
 _ACCEPT = {str: (str,), int: (numbers.Integral,), float: (numbers.Real,)}
 CHOICES = {
     "direction": ("in", "out"),
-    # blocked: screened out, never queued; transferred: to a number outside; overflow: cleared by a full or
-    # timed-out queue whose overflow target is hangup; voicemail: left a message
+    # blocked: screened out, never queued; transferred: to a number outside; overflow: a full or timed-out
+    # queue sent the caller away (goodbye or hang-up); voicemail: left a message
     "disposition": ("answered", "abandoned", "ivr", "failed", "blocked", "transferred", "overflow", "voicemail"),
     "ended_by": ("caller", "agent", "system"),
     "caller_kind": ("mobile", "landline", "service", "international", "unknown"),  # appliance.caller.KINDS
