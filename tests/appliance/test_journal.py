@@ -42,7 +42,10 @@ def test_wal_mode_and_schema(tmp_path, journal):
     indexes = {r[0] for r in con.execute("SELECT sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")}
     assert indexes == {"CREATE INDEX calls_start_ts ON calls (start_ts)",
                        "CREATE INDEX call_events_call_id ON call_events (call_id)",
-                       "CREATE INDEX call_events_ts ON call_events (ts)"}
+                       "CREATE INDEX call_events_ts ON call_events (ts)",
+                       "CREATE INDEX call_callers_national ON call_callers (caller_national)"}
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"calls", "call_events", "call_callers", "seat_states"}
     con.close()
 
 
