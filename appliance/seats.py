@@ -74,7 +74,10 @@ class Seats:
         agent = self.acd.by_port.get(port)
         if agent is None:
             return []
-        call = next((c for c in self.calls_all() if c.agent is agent and c.state == "talking"), None)
+        call = next((c for c in self.calls_all() if c.agent is agent and c.state in ("talking", "calling_back")),
+                    None)
+        if call is not None and call.state == "calling_back":  # gave up before the caller answered the callback
+            return self._end(call, now, "failed", "agent", cause=None, reason="agent hung up")
         if call is not None:
             return self._end(call, now, "answered", "agent", cause=16)
         self.dialing.pop(port, None)

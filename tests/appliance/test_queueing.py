@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from appliance.acd import Agent
 from appliance.actions import (
-    Connect, Dial, Hangup, LogEvent, Play, PromptDone, Publish, Ring, StartRecording, StartTone, StopPlay, StopRing,
+    Connect, Dial, Disconnect, Hangup, LogEvent, Play, PromptDone, Publish, Ring, StartRecording, StartTone, StopPlay, StopRing,
     StopTone, WriteCall,
 )
 from appliance.callcontrol import CallCentre
@@ -244,3 +244,18 @@ def test_a_caller_past_the_maximum_wait_can_leave_a_voicemail_or_wait_for_one_se
     acts = cc.advance(71.0)
     assert logged(acts, "call.queued") == [{"call_id": "t-000002", "position": 1, "queue": "default", "seat": 2}]
     assert [a for a in signalling(acts) if isinstance(a, Ring)] == [Ring(31, "13800130004")]
+
+
+def test_an_agent_who_hangs_up_before_the_callback_is_answered_ends_it():
+    cc = centre({**BASE, "callback_key": "*"}, n=1)
+    arrive(cc, 3, 0.0)
+    cc.handle(OffHook(30), 2.0)
+    arrive(cc, 4, 10.0)
+    cc.handle(Digit(4, "*"), 20.0)
+    cc.handle(PromptDone(4), 30.0)
+    cc.handle(OnHook(30), 60.0)
+    cc.handle(OffHook(30), 62.0)  # dials the caller on channel 0
+    acts = cc.handle(OnHook(30), 70.0)
+    assert signalling(acts)[:4] == [Disconnect(0, 30), StopPlay(0), StopTone(0), Hangup(0, 16)]
+    assert (record(acts)["disposition"], record(acts)["ended_by"]) == ("failed", "agent")
+    assert cc.legs == {} and cc.by_id == {} and cc.acd.agents[0].state == "available"
