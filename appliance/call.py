@@ -43,6 +43,7 @@ class Call:
     leg: int | None = None  # the trunk channel of an outbound leg (transfer to a number, callback)
     target: str | None = None  # where the call was sent outside the queues: number:..., voicemail:...
     disposition: str | None = None  # set before the end when it is not the state's usual one
+    hops: int = 0  # overflows so far (queues that overflow into each other end in goodbye)
     left_queue: float | None = None  # sent on from the queue without an agent (overflow): the wait ends here
     skipped: frozenset[int] = frozenset()  # seats that let the call ring out: offered to others first
     answer_out: float | None = None  # the outbound leg answered, or the voicemail message began

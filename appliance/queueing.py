@@ -184,6 +184,9 @@ class Queueing:
         if call.port is None:  # a parked callback: nobody on the line to send anywhere
             return self._end(call, now, "abandoned", "system", cause=None, reason="max_wait")
         kind, _, arg = target.partition(":")
+        call.hops += 1
+        if kind == "queue" and call.hops > len(self.queue_cfg):  # queues overflowing into each other: stop
+            kind = target = ""
         if kind == "queue":
             call.state = "moving"
             return self._queue_call(call, arg, now, announce=False)

@@ -259,3 +259,16 @@ def test_an_agent_who_hangs_up_before_the_callback_is_answered_ends_it():
     assert signalling(acts)[:4] == [Disconnect(0, 30), StopPlay(0), StopTone(0), Hangup(0, 16)]
     assert (record(acts)["disposition"], record(acts)["ended_by"]) == ("failed", "agent")
     assert cc.legs == {} and cc.by_id == {} and cc.acd.agents[0].state == "available"
+
+
+def test_full_queues_that_overflow_into_each_other_end_in_goodbye():
+    queues = [{**BASE, "name": "a", "max_length": 1, "overflow": "queue:b"},
+              {**BASE, "name": "b", "max_length": 1, "overflow": "queue:a"}]
+    cc = centre(queues, n=1, skills=[{"a": 5}], flow=flow_to({"1": "a", "2": "b"}))
+    arrive(cc, 3, 0.0, key="1")
+    cc.handle(OffHook(30), 2.0)
+    arrive(cc, 4, 10.0, key="1")  # waits in a
+    arrive(cc, 5, 12.0, key="2")  # waits in b
+    acts = arrive(cc, 6, 20.0, key="1")  # a full -> b full -> a full: goodbye
+    assert [d["queue"] for d in logged(acts, "call.overflow")] == ["a", "b", "a"]
+    assert signalling(acts)[-1] == Play(6, "goodbye")
