@@ -27,6 +27,30 @@ class HttpResult:
     fields: dict = field(hash=False, default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CallerIdHeard:
+    """Event: the caller-ID receiver decoded a message (FSK or DTMF) on FXO ``port`` while its line was on hook.
+
+    ``number`` is None when the message has none; ``absent`` is its reason code then ("P" private, "O"
+    unavailable, others as sent); ``format`` is mdmf, sdmf or dtmf (``dsp.callerid``).
+    """
+
+    port: int
+    number: str | None
+    absent: str | None = None
+    name: str = ""
+    format: str = "mdmf"
+
+
+@dataclass(frozen=True)
+class LineTone:
+    """Event: a call-progress tone of the plan (``dsp.progress``: busy, congestion, ...) was recognised on the
+    audio of FXO ``port`` while its line was off hook."""
+
+    port: int
+    tone: str
+
+
 # --- signalling on the card ---------------------------------------------------------------
 
 

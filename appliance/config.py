@@ -43,6 +43,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
                             "also the DAHDI tone zone", choices=("cn", "us")),
         "echo_canceller": Option("choice", "oslec", "DAHDI echo canceller on every voice channel",
                                  choices=("oslec", "mg2", "none")),
+        "line_rings": Option("int", 2, "ring bursts before the box answers an analog (FXO) line; FSK caller ID "
+                             "comes after the first, so 1 answers without it (DTMF caller ID: the first)", 1, 10),
     },
     # The E1 span to the carrier, as /etc/dahdi/system.conf describes it (drivers.dahdi.sysconf).
     "span": {

@@ -14,13 +14,13 @@ from drivers.base import Card, PortKind
 from drivers.sim import AgentScript, SimCard
 
 from .acd import Agent
-from .callcontrol import CallCentre
 from .caller import CustomerStore
 from .config import caller_texts, home_area, ip_phones, screening, validate
 from .config_acd import all_queues, ivr_flow
 from .control import ControlServer, EventBus
 from .datadir import DataDir
 from .errors import DriverError
+from .fxolines import LineCallCentre
 from .journal import Journal
 from .lookup import LookupWorker
 from .player import PromptPlayer
@@ -47,7 +47,8 @@ def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None
         return SipCard.from_config(cfg)
     if c["driver"] == "sim":
         card: Card = SimCard(c["trunk_channels"], 0 if phones else c["seats"], box_number=cfg["system"]["box_number"],
-                             agent=agent, media=media, seed=seed)
+                             agent=agent, media=media, seed=seed,
+                             n_fxo=sum(1 for a in cfg["analog"] if a["kind"] == "fxo"))
     elif c["driver"] == "dahdi":
         from drivers.dahdi.card import DahdiCard  # only a DAHDI box loads the binding
         if phones:  # the seats are IP phones: the analog FXS ports are not seats
@@ -88,6 +89,7 @@ class Core(SeatCommands, ScreenPop, Reload):
         self.card = card if card is not None else make_card(cfg, media=media)
         trunks = [p.index for p in self.card.ports if p.kind == PortKind.TRUNK]
         fxs = [p.index for p in self.card.ports if p.kind == PortKind.FXS]
+        lines = [p.index for p in self.card.ports if p.kind == PortKind.FXO]  # analog lines: appliance.fxolines
         seats = cfg["seats"]
         if len(fxs) < len(seats):
             raise DriverError(f"the card has {len(fxs)} FXS ports but the config has {len(seats)} seats")
@@ -97,12 +99,14 @@ class Core(SeatCommands, ScreenPop, Reload):
                         idle_since=now, skill=s["skill"], skills=dict(s["queues"]) or None,
                         state="logged_out" if book else "available") for i, s in enumerate(seats)]
         prefix = dt.datetime.fromtimestamp(clock.wall(), self.tz).strftime("%Y%m%d%H%M%S")
-        self.logic = CallCentre(trunks, agents, ivr_flow(cfg), all_queues(cfg),
-                                record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix,
-                                port_spans={p.index: p.span for p in self.card.ports if p.span is not None},
-                                screening=screening(cfg), area_code=home_area(cfg), book=book,
-                                lang=VOICE_LANG[cfg["ivr"]["voice"]],
-                                texts=caller_texts(cfg, VOICE_LANG[cfg["ivr"]["voice"]]))
+        self.logic = LineCallCentre(trunks, agents, ivr_flow(cfg), all_queues(cfg),
+                                    line_ports=lines, box_number=cfg["system"]["box_number"],
+                                    line_rings=cfg["card"]["line_rings"],
+                                    record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix,
+                                    port_spans={p.index: p.span for p in self.card.ports if p.span is not None},
+                                    screening=screening(cfg), area_code=home_area(cfg), book=book,
+                                    lang=VOICE_LANG[cfg["ivr"]["voice"]],
+                                    texts=caller_texts(cfg, VOICE_LANG[cfg["ivr"]["voice"]]))
         self.logic.local_day = self._local_day
         self.logic.wall = lambda t: dt.datetime.fromtimestamp(self.clock.epoch(t), self.tz)
         self.logic.new_day(now)

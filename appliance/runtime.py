@@ -3,7 +3,9 @@
 Each step (DESIGN.md "The core, as data flows through it"): read one A-law frame per
 port, decode, detect DTMF on all ports at once, feed card and detector events to the
 call logic, apply its actions, mix ``tx = M @ rx`` plus prompts and tones, tap the
-recorder, encode and write. All arrays are allocated here, once.
+recorder, encode and write. All arrays are allocated here, once. The FXO ports' rows also go
+through a caller-ID receiver while their line is on hook and a call-progress detector while
+it is off hook (``CallerIdHeard``, ``LineTone``: ``appliance.fxolines`` decides what they mean).
 
 IVR flows' HTTP lookups and spoken answers (``flowrun.HttpLookup``, ``flowrun.Say``)
 go to workers off the tick; each step collects what they have finished: a lookup's
@@ -22,15 +24,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.base import BLOCK, Card, Digit, Released
+from drivers.base import BLOCK, Card, Digit, PortKind, Released
+from dsp.callerid import CallerIdReceiver
 from dsp.dtmf import DtmfDetector
 from dsp.g711 import alaw_decode, alaw_encode
+from dsp.progress import ProgressDetector, ToneEvent
 from dsp.toneplans import get_plan
 from dsp.tones import ToneGenerator
 
 from .actions import (
-    Answer, Connect, Dial, Disconnect, Hangup, HttpResult, LogEvent, Play, PromptDone, Publish, Ring, StartRecording,
-    StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
+    Answer, CallerIdHeard, Connect, Dial, Disconnect, Hangup, HttpResult, LineTone, LogEvent, Play, PromptDone, Publish,
+    Ring, StartRecording, StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
 )
 from .errors import ApplianceError
 from .flowrun import HttpLookup, Say
@@ -102,6 +106,15 @@ class Runtime:
         self._refused: list[HttpResult] = []  # lookups without a worker: answered at the next step
         self._say_gen = [0] * n  # per port, bumped whenever its playing stops or changes: older renderings are stale
         self._no_clip = np.zeros(0, np.int16)
+        # the FXO ports (analog lines): their rows of rx, and which lines are off hook
+        self._fxo_ports = [p.index for p in card.ports if p.kind == PortKind.FXO]
+        self._fxo_row = {port: i for i, port in enumerate(self._fxo_ports)}
+        self._fxo = np.array(self._fxo_ports, np.intp)
+        self.fxo_rx = np.zeros((len(self._fxo_ports), BLOCK), np.int16)
+        self._fxo_off = np.zeros(len(self._fxo_ports), bool)
+        lines = bool(self._fxo_ports) and media
+        self.callerid = CallerIdReceiver(len(self._fxo_ports)) if lines else None
+        self.progress = ProgressDetector(len(self._fxo_ports), plan=tone_plan) if lines else None
 
     async def _run_paced(self, stop: asyncio.Event, paced: asyncio.Event) -> None:
         stats = self.stats
@@ -129,7 +142,10 @@ class Runtime:
         if self.media:
             self.card.read(self.rx_alaw)
             alaw_decode(self.rx_alaw, out=self.rx)
-            events += [Digit(ch, d) for ch, d in self.dtmf.process(self.rx)]
+            keys = self.dtmf.process(self.rx)
+            events += [Digit(ch, d) for ch, d in keys]
+            if self.callerid is not None:
+                events += self._line_events(keys)
         if self._lookups_out or self._speech_out or self._refused:
             events += self._collect(now)  # before ``finished``: a failed rendering's PromptDone comes this step
         events += [PromptDone(p) for p in self.player.finished(now)]
@@ -141,6 +157,24 @@ class Runtime:
         if self.media:
             self._mix()
         self.stats.ticks += 1
+
+    def _line_events(self, keys: list[tuple[int, str]]) -> list:
+        """Caller ID heard on the lines on hook (FSK, or this tick's DTMF ``keys``), tones recognised on those
+        off hook; only while any is off hook does the progress detector run."""
+        np.take(self.rx, self._fxo, axis=0, out=self.fxo_rx)
+        row, off, ports = self._fxo_row, self._fxo_off, self._fxo_ports
+        events: list = []
+        if not off.all():  # a line that goes on hook starts its receiver afresh: skipping costs no message
+            for i, cid in self.callerid.process(self.fxo_rx, [(row[ch], d) for ch, d in keys
+                                                              if ch in row and not off[row[ch]]]):
+                if not off[i]:
+                    events.append(CallerIdHeard(ports[i], cid.number or None, cid.number_absent_reason, cid.name,
+                                                cid.format))
+        if off.any():
+            for e in self.progress.process(self.fxo_rx):
+                if type(e) is ToneEvent and e.end_s is None and off[e.channel]:
+                    events.append(LineTone(ports[e.channel], e.tone))
+        return events
 
     def _mix(self) -> None:
         np.copyto(self.rxf, self.rx)
@@ -189,6 +223,10 @@ class Runtime:
                 self.tones.stop(a.port)
             elif kind is Answer:
                 card.answer(a.port)
+                row = self._fxo_row.get(a.port)
+                if row is not None and self.progress is not None:  # off hook: listen for the far end's tones
+                    self._fxo_off[row] = True
+                    self.progress.reset(row)
             elif kind is Hangup:
                 card.hangup(a.port, a.cause)
                 self._idle_port(a.port)
@@ -225,6 +263,10 @@ class Runtime:
         self._say_gen[port] += 1  # a rendering still on its way was for the caller who left
         self.player.stop(port)
         self.tones.stop(port)
+        row = self._fxo_row.get(port)
+        if row is not None and self.callerid is not None:  # on hook: the next ring's caller ID starts afresh
+            self._fxo_off[row] = False
+            self.callerid.reset(row)
 
     # --- work off the tick: lookups and speech ----------------------------------------------------
 

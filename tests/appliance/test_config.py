@@ -27,7 +27,8 @@ def test_defaults_are_the_six_seat_box():
     assert DEFAULTS == {
         "system": {"name": "呼叫中心", "language": "zh", "box_number": "4008001234", "timezone": "Asia/Shanghai",
                    "area_code": "27"},
-        "card": {"driver": "sim", "trunk_channels": 30, "seats": 6, "tone_plan": "cn", "echo_canceller": "oslec"},
+        "card": {"driver": "sim", "trunk_channels": 30, "seats": 6, "tone_plan": "cn", "echo_canceller": "oslec",
+                 "line_rings": 2},
         "span": {"enabled": True, "signalling": "pri_cpe", "framing": "ccs", "coding": "hdb3", "crc4": True,
                  "timing": 1, "lbo": 0, "dchan": 16, "channels": "1-15,17-31",
                  "calling_number": ""},
