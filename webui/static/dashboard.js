@@ -43,7 +43,7 @@
     $("box-name").textContent = st.box.name;
     $("box-number").textContent = st.box.number;
     replace($("trunk-grid"), st.trunks.map(function (t) {
-      var c = node("div", "cell " + t.state, t.channel);
+      var c = node("div", "cell " + t.state, (t.kind === "line" ? "L" : "") + t.channel);
       c.title = t.name + " - " + stateText(t.state) + (t.caller ? " - " + t.caller : "");
       return c;
     }));
