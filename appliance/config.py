@@ -17,7 +17,7 @@ from typing import Any
 from drivers.dahdi.sysconf import parse_channels
 
 from .caller import Screening, normalise
-from .config_acd import QUEUE_OPTIONS, check_agents, check_queues, check_references
+from .config_acd import QUEUE_OPTIONS, check_agents, check_departments, check_queues, check_references
 from .errors import ConfigError
 from .messages import CATALOG, text as _msg
 from .options import Option, check as _check, check_mapping as _check_mapping, type_name
@@ -145,9 +145,10 @@ ANALOG_ITEM: dict[str, Option] = {
                    choices=("fxs", "fxo")),
 }
 SPAN_CHANNELS = 31  # an E1 span numbers its timeslots 1..31 whichever of them carry calls
-SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "queues", "agents", "ivr", "prompts", "recording",
-            "sip", "screening", "web")
-LIST_SECTIONS = {"queues": check_queues, "agents": check_agents}  # lists of items, empty by default
+SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "queues", "agents", "departments", "ivr", "prompts",
+            "recording", "sip", "screening", "web")
+LIST_SECTIONS = {"queues": check_queues, "agents": check_agents,  # lists of items, empty by default
+                 "departments": check_departments}
 
 
 def _default_seats(n: int) -> list[dict]:

@@ -53,6 +53,30 @@ AGENT_ITEM: dict[str, Option] = {
 }
 
 
+DEPARTMENT_ITEM: dict[str, Option] = {
+    "name": Option("str", None, "the department's name, as IVR transfers name it (dept:NAME), unique", 1, 32),
+    "number": Option("digits", None, "the number a transfer to it dials on a trunk channel", 3, 20),
+}
+
+
+def check_departments(raw: Any) -> list[dict]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"departments: {raw!r} is {type_name(raw)}; expected a list of {{name, number}}")
+    out: list[dict] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        for required in ("name", "number"):
+            if isinstance(item, dict) and required not in item:
+                raise ConfigError(f"departments[{i}].{required}: missing; every department needs a name and a number")
+        dept = check_mapping(f"departments[{i}]", DEPARTMENT_ITEM, item, {})
+        if dept["name"] in seen:
+            raise ConfigError(f"departments[{i}].name: {dept['name']!r} is already used by departments"
+                              f"[{seen[dept['name']]}]; department names must be unique")
+        seen[dept["name"]] = i
+        out.append(dept)
+    return out
+
+
 def check_queues(raw: Any) -> list[dict]:
     """The ``queues`` list section checked (the further queues); unique names are checked with the first."""
     if not isinstance(raw, list):
@@ -91,9 +115,15 @@ def all_queues(cfg: dict) -> list[dict]:
 
 
 def ivr_flow(cfg: dict) -> dict:
-    """The IVR flow calls walk: ``ivr.flow``, or the one the simple menu settings describe."""
+    """The IVR flow calls walk: ``ivr.flow`` (transfers to a department as to its number), or the one the
+    simple menu settings describe."""
     if cfg["ivr"]["flow"] is not None:
-        return cfg["ivr"]["flow"]
+        numbers = {d["name"]: d["number"] for d in cfg["departments"]}
+        flow = copy.deepcopy(cfg["ivr"]["flow"])
+        for node in flow["nodes"].values():
+            if node["kind"] == "transfer" and node["to"].startswith("dept:"):
+                node["to"] = f"number:{numbers[node['to'][5:]]}"
+        return flow
     flow = default_flow(cfg["ivr"]["menu"])
     flow["nodes"]["queue"]["queue"] = cfg["queue"]["name"]
     for name, node in flow["nodes"].items():
@@ -119,9 +149,9 @@ def check_references(cfg: dict) -> None:
             raise ConfigError(f"{where}: {value!r} names no queue; queues: {', '.join(names)}")
         if kind == "seat" and int(arg) not in seats:
             raise ConfigError(f"{where}: {value!r} names no seat; seats: {', '.join(map(str, sorted(seats)))}")
-        if kind == "dept":
-            raise ConfigError(f"{where}: {value!r}: departments are not configured on this box; transfer to "
-                              "number:DIGITS instead")
+        if kind == "dept" and arg not in {d["name"] for d in cfg["departments"]}:
+            raise ConfigError(f"{where}: {value!r} names no department; departments: "
+                              f"{', '.join(d['name'] for d in cfg['departments']) or 'none'}")
         if kind == "agent" and arg not in {a["id"] for a in cfg["agents"]}:
             raise ConfigError(f"{where}: {value!r} names no agent of the agents section")
         if kind == "ext" and arg not in extensions:

@@ -40,6 +40,7 @@ def test_defaults_are_the_six_seat_box():
                   "hold": "music", "callback_key": ""},
         "queues": [],
         "agents": [],
+        "departments": [],
         "ivr": {"welcome": "您好，欢迎致电。咨询请按1。", "voice": "cmn", "menu": {"1": "queue"},
                 "digit_timeout_s": 5.0, "retries": 2, "prompt_level_dbm0": -16.0, "flow": None},
         "prompts": {"transfer": "", "queue_busy": "", "queue_callback": "", "callback": "", "voicemail": "",
@@ -147,8 +148,8 @@ def test_seat_items_default_from_their_number():
     ({"analog": [{"channel": 32, "kind": "phone"}]}, "analog[0].kind: 'phone' is not allowed; one of fxo, fxs"),
     ({"analog": [{"channel": 32, "port": 1}]}, "analog[0].port: unknown key; allowed keys: channel, kind"),
     ({"wbe": {}},
-     "wbe: unknown section; allowed sections: agents, analog, card, ivr, prompts, queue, "
-     "queues, recording, screening, seats, sip, span, system, web"),
+     "wbe: unknown section; allowed sections: agents, analog, card, departments, ivr, "
+     "prompts, queue, queues, recording, screening, seats, sip, span, system, web"),
     ([1], "config: [1] is a list; expected an object of sections"),
 ])
 def test_errors_name_key_value_and_what_is_allowed(raw, message):
@@ -330,8 +331,8 @@ def test_set_value_on_the_span_and_the_analog_ports(tmp_path):
      "queue..name: not a config key; write section.key, e.g. queue.ring_timeout_s or seats[0].name"),
     ("queue.name[0]", "1", "queue.name[0]: queue.name is a string; it has no item [0]"),
     ("qeue.name", "1",
-     "qeue: unknown section; allowed sections: agents, analog, card, ivr, prompts, queue, "
-     "queues, recording, screening, seats, sip, span, system, web"),
+     "qeue: unknown section; allowed sections: agents, analog, card, departments, ivr, "
+     "prompts, queue, queues, recording, screening, seats, sip, span, system, web"),
     ("span.signalling", "mfcr2",
      "span.signalling: 'mfcr2' needs span.framing 'cas', not 'ccs'; change both in one save"),
     ("analog[6].kind", "fxo", "analog[6].kind: analog[6] does not exist; the list has 6 items (0..5)"),
@@ -436,3 +437,17 @@ def test_caller_prompts_take_only_their_own_fields():
     assert err({"prompts": {"callback": "回拨 {number"}}) == \
         "prompts.callback: '回拨 {number' has a brace that opens no field; fields: {number}"
     assert err({"prompts": {"transfer": 5}}) == "prompts.transfer: 5 is an integer; expected a string"
+
+
+def test_departments_are_transfer_targets_by_name():
+    flow = {"start": "t", "nodes": {"t": {"kind": "transfer", "to": "dept:售后"}}}
+    cfg = validate({"departments": [{"name": "售后", "number": "02788886666"}], "ivr": {"flow": flow}})
+    from appliance.config_acd import ivr_flow
+    assert ivr_flow(cfg)["nodes"]["t"]["to"] == "number:02788886666"
+    assert cfg["ivr"]["flow"]["nodes"]["t"]["to"] == "dept:售后"  # the saved flow keeps the name
+    assert err({"ivr": {"flow": flow}}) == "ivr.flow: node 't' field 'to': 'dept:售后' names no department; " \
+        "departments: none"
+    assert err({"departments": [{"name": "a", "number": "12345"}, {"name": "a", "number": "54321"}]}) == \
+        "departments[1].name: 'a' is already used by departments[0]; department names must be unique"
+    assert err({"departments": [{"name": "a"}]}) == \
+        "departments[0].number: missing; every department needs a name and a number"
