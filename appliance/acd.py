@@ -69,6 +69,7 @@ class Agent:
     wrap_until: float | None = None  # in wrap-up until then
     wrap_s: float = 0.0  # wrap-up of the agent's last call (starts when the phone goes down, if still off hook)
     resume_reason: str | None = None  # the reason that goes with ``resume``
+    forced: tuple[str, str | None] | None = None  # (state, reason) a supervisor set during a call: after it
     before_fault: tuple[str, str | None] | None = None  # (state, reason) to return to when the phone works again
 
     def skill_in(self, queue: str) -> int | None:

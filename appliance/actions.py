@@ -118,6 +118,24 @@ class Connect:
 
 
 @dataclass(frozen=True)
+class Hear:
+    """One way through the switch: ``listener`` hears ``talker`` (``on``) or no longer does. Conferences, hold and
+    a supervisor's listen, whisper and barge are made of these; the card is not told."""
+
+    listener: int
+    talker: int
+    on: bool = True
+
+
+@dataclass(frozen=True)
+class Isolate:
+    """``port`` leaves every mix (its row and column of the switch cleared) and the card learns it has no peer:
+    a party dropped from a call that goes on without it."""
+
+    port: int
+
+
+@dataclass(frozen=True)
 class Disconnect:
     a: int
     b: int
@@ -162,6 +180,6 @@ class Publish:
 
 
 Action = Union[
-    Answer, Hangup, Dial, Ring, StopRing, Play, StopPlay, StartTone, StopTone, Connect, Disconnect,
+    Answer, Hangup, Dial, Ring, StopRing, Play, StopPlay, StartTone, StopTone, Connect, Hear, Isolate, Disconnect,
     StartRecording, StopRecording, WriteCall, LogEvent, Publish,
 ]

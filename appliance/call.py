@@ -47,6 +47,12 @@ class Call:
     left_queue: float | None = None  # sent on from the queue without an agent (overflow): the wait ends here
     skipped: frozenset[int] = frozenset()  # seats that let the call ring out: offered to others first
     answer_out: float | None = None  # the outbound leg answered, or the voicemail message began
+    conf: list[int] = field(default_factory=list)  # the talk group: ports that all hear each other (handling)
+    members: list[Agent] = field(default_factory=list)  # further seats in a conference
+    flash: str | None = None  # digits the agent dialled since a hook flash (None: no flash)
+    flash_deadline: float | None = None
+    consult: dict | None = None  # the party the agent consults: port, seat or number, state
+    sup: dict | None = None  # the supervisor on the call: agent, mode, state
 
     @property
     def wait_s(self) -> float | None:

@@ -13,7 +13,7 @@ import copy
 import datetime as dt
 from typing import Callable
 
-from drivers.base import Alarm, Alerting, Connected, Digit, OffHook, OnHook, PortFault, Released, Seized
+from drivers.base import Alarm, Alerting, Connected, Digit, Flash, OffHook, OnHook, PortFault, Released, Seized
 
 from .acd import Acd, Agent
 from .actions import (
@@ -24,11 +24,13 @@ from .call import Call
 from .caller import Screening, area, normalise
 from .config_acd import QUEUE_OPTIONS
 from .flowrun import FlowSession, Outcome
+from .handling import Handling
 from .legs import Legs
 from .messages import CATALOG
 from .linefaults import LineFaults
 from .queueing import AHT_START_S, AHT_WEIGHT, Queueing
 from .seats import Seats
+from .supervise import Supervision
 
 SAID = ("queue_busy", "queue_callback", "callback")  # texts the logic fills in and has spoken (Say)
 
@@ -39,7 +41,7 @@ def _queue_settings(queues: dict | list[dict]) -> list[dict]:
     return [{**{k: copy.deepcopy(o.default) for k, o in QUEUE_OPTIONS.items()}, **q} for q in items]
 
 
-class CallCentre(Queueing, Seats, Legs, LineFaults):
+class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
     """The call path of the box.
 
     Parameters
@@ -98,6 +100,8 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
         self._day_end: float | None = None
         self._init_seats(book)
         self._init_legs()
+        self._init_handling()
+        self._init_supervision()
 
     def set_flow(self, flow: dict) -> None:
         """New calls walk ``flow``; calls in the IVR now finish on the flow they started on."""
@@ -118,6 +122,14 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
         kind = type(event)
         if kind is Seized:
             return self._seized(event, now)
+        if kind is Flash:
+            return self._flash(event.port, now)
+        if kind is Released and event.port in self.consults:
+            return self._consult_released(event.port, event.cause, now)
+        if kind is Released and event.port in self.parties:
+            return self._party_left(event.port, now)
+        if kind is Connected and event.port in self.consults:
+            return self._consult_answered(event.port, now)
         if kind is Released:
             if event.port in self.legs:
                 return self._leg_released(event.port, event.cause, now)
@@ -152,6 +164,8 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
         times += [c.ivr.deadline for c in self.by_id.values() if c.ivr is not None and c.ivr.deadline is not None]
         times += [a.wrap_until for a in self.acd.agents if a.wrap_until is not None]
         times += self.dial_deadline.values()
+        times += [c.flash_deadline for c in self.by_id.values() if c.flash_deadline is not None]
+        times += [c.consult["deadline"] for c in self.by_id.values() if c.consult and c.consult.get("deadline")]
         if self._day_end is not None:
             times.append(self._day_end)  # midnight: a new day for the ACD's counts
         return min(times) if times else None
@@ -159,7 +173,7 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
     def advance(self, now: float) -> list[Action]:
         if self._day_end is not None and now >= self._day_end:  # midnight
             self.new_day(now)
-        out: list[Action] = self._wrap_ups_due(now) + self._dial_timeouts(now)
+        out: list[Action] = self._wrap_ups_due(now) + self._dial_timeouts(now) + self._flash_timeouts(now)
         for call in list(self.by_id.values()):
             if call.ivr is not None and call.ivr.deadline is not None and call.ivr.deadline <= now:
                 acts, outcome = call.ivr.timeout(now)
@@ -304,7 +318,7 @@ class CallCentre(Queueing, Seats, Legs, LineFaults):
 
     def _end(self, call: Call, now: float, disposition: str, ended_by: str, *, cause: int | None,
              reason: str | None = None) -> list[Action]:
-        out: list[Action] = self._voicemail_ended(call, now)
+        out: list[Action] = self._voicemail_ended(call, now) + self._end_handling(call, now)
         call.end = now
         if self.acd.remove(call.call_id) is not None and call.queue is not None:
             out.append(Publish("queue.length", {"queue": call.queue,

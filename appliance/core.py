@@ -31,6 +31,7 @@ from .runtime import Runtime
 from .reload import Reload
 from .screenpop import ScreenPop
 from .seatapi import SeatCommands
+from .superapi import SupervisorCommands
 from .speech import SpeechWorker
 
 __all__ = ["Core", "make_card", "render_prompts"]
@@ -63,7 +64,7 @@ def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None
     return CompositeCard([card, SipCard.from_config(cfg, trunk_channels=0)])
 
 
-class Core(SeatCommands, ScreenPop, Reload):
+class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload):
     """Everything the core process runs, wired together; the loop that drives it lives in the CLI.
 
     Parameters
@@ -134,6 +135,7 @@ class Core(SeatCommands, ScreenPop, Reload):
         self.customers = CustomerStore(data.customers, home_area=home_area(cfg))
         self.register_screen_commands()
         self.register_reload_command()
+        self.register_supervisor_commands()
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
         self.hotplug = hotplug

@@ -33,7 +33,7 @@ from dsp.toneplans import get_plan
 from dsp.tones import ToneGenerator
 
 from .actions import (
-    Answer, CallerIdHeard, Connect, Dial, Disconnect, Hangup, HttpResult, LineTone, LogEvent, Play, PromptDone, Publish,
+    Answer, CallerIdHeard, Connect, Dial, Disconnect, Hangup, Hear, Isolate, HttpResult, LineTone, LogEvent, Play, PromptDone, Publish,
     Ring, StartRecording, StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
 )
 from .errors import ApplianceError
@@ -239,6 +239,11 @@ class Runtime:
             elif kind is Connect:
                 self.switch.connect(a.a, a.b)
                 card.bridge(a.a, a.b)
+            elif kind is Hear:
+                self.switch.hear(a.listener, a.talker, a.on)
+            elif kind is Isolate:
+                self.switch.isolate(a.port)
+                card.bridge(a.port, None)
             elif kind is Disconnect:
                 self.switch.disconnect(a.a, a.b)
                 card.bridge(a.a, None)

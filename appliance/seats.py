@@ -35,6 +35,10 @@ class Seats:
         call = next((c for c in self.calls_all() if agent in c.ringing), None)
         if agent.state == "ringing" and call is not None:
             return self._answer(call, agent, now)
+        if port in self.consults and agent.state == "ringing":  # a colleague's consultation (handling)
+            return self._consult_answered(port, now)
+        if port in self.supervisors and self.supervisors[port].sup["state"] == "ringing":
+            return self._supervisor_joins(port, now)
         if agent.state in ("ringing", "talking", "out_of_service") or agent.resume is not None:
             return []
         # lifted to dial a feature code, or just lifted: no call is offered until the phone is down again
@@ -44,6 +48,10 @@ class Seats:
         return out + [StartTone(port, "dial")]
 
     def _seat_digit(self, port: int, digit: str, now: float) -> list[Action]:
+        agent = self.acd.by_port.get(port)
+        call = self._talking_call(agent) if agent is not None else None
+        if call is not None and call.flash is not None:  # dialling after a hook flash (handling)
+            return self._flash_digit(call, agent, digit, now)
         if port not in self.dialing:
             return []
         digits = self.dialing[port] + digit
@@ -74,8 +82,20 @@ class Seats:
         agent = self.acd.by_port.get(port)
         if agent is None:
             return []
+        if port in self.supervisors:  # the supervisor hung up: supervision ends
+            return self._supervisor_leaves(self.supervisors[port], now, hung_up=True)
+        if port in self.parties:  # a seat in a conference left it
+            return self._party_left(port, now)
+        if port in self.consults and agent.state == "talking":  # the consulted colleague hung up
+            return self._consult_gone(port, now)
         call = next((c for c in self.calls_all() if c.agent is agent and c.state in ("talking", "calling_back")),
                     None)
+        if call is not None and call.state == "talking" and call.consult is not None:  # transfer (handling)
+            return self._transfer_on_hangup(call, agent, now)
+        if call is not None and call.state == "talking" and len(self._group(call)) > 2:
+            handed = self._agent_hangs_up_in_group(call, agent, now)
+            if handed is not None:
+                return handed
         if call is not None and call.state == "calling_back":  # gave up before the caller answered the callback
             return self._end(call, now, "failed", "agent", cause=None, reason="agent hung up")
         if call is not None:
@@ -85,7 +105,10 @@ class Seats:
         out: list[Action] = [StopTone(port), StopPlay(port)]
         if agent.resume is not None:
             state, reason, agent.resume = agent.resume, agent.resume_reason, None
-            if state == "wrap_up" and agent.wrap_until is not None:  # lifted during wrap-up: the rest of it
+            forced = self._forced_state(agent, now) if agent.forced is not None else None
+            if forced is not None:  # a supervisor's order, given during the call
+                out += forced
+            elif state == "wrap_up" and agent.wrap_until is not None:  # lifted during wrap-up: the rest of it
                 out += self._agent_state(agent, "wrap_up", now)
             elif state == "wrap_up":  # down after a call the caller ended: wrap-up starts now
                 out += self._wrap_up(agent, now, agent.wrap_s)
@@ -165,7 +188,10 @@ class Seats:
         return self._agent_state(agent, state, now, reason) + self._dispatch(now)
 
     def _wrap_up(self, agent: Agent, now: float, seconds: float) -> list[Action]:
-        """After a call: wrap-up for ``seconds`` (if any), then available."""
+        """After a call: wrap-up for ``seconds`` (if any), then available; or the state a supervisor forced."""
+        forced = self._forced_state(agent, now)
+        if forced is not None:
+            return forced
         if seconds > 0:
             agent.wrap_until = now + seconds
             return self._agent_state(agent, "wrap_up", now)

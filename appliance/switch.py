@@ -37,6 +37,21 @@ class Switch:
         self.m[a, b] = self.m[b, a] = 1.0
         self._any = True
 
+    def hear(self, listener: int, talker: int, on: bool = True) -> None:
+        """One way: ``listener`` hears ``talker`` at unity gain, or not."""
+        self._check(listener, talker)
+        if listener == talker:
+            raise ApplianceError(f"port {listener} cannot hear itself")
+        self.m[listener, talker] = 1.0 if on else 0.0
+        self._any = bool(self.m.any())
+
+    def isolate(self, port: int) -> None:
+        """``port`` hears nobody and nobody hears it."""
+        self._check(port)
+        self.m[port, :] = 0.0
+        self.m[:, port] = 0.0
+        self._any = bool(self.m.any())
+
     def disconnect(self, a: int, b: int) -> None:
         self._check(a, b)
         self.m[a, b] = self.m[b, a] = 0.0
