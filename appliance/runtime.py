@@ -33,8 +33,8 @@ from dsp.toneplans import get_plan
 from dsp.tones import ToneGenerator
 
 from .actions import (
-    Answer, CallerIdHeard, Connect, Dial, Disconnect, Hangup, Hear, Isolate, HttpResult, LineTone, LogEvent, Play, PromptDone, Publish,
-    Ring, StartRecording, StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
+    Answer, CallerIdHeard, Connect, Dial, Disconnect, Hangup, Hear, HttpResult, Isolate, LineTone, LogEvent, Play,
+    PromptDone, Publish, Ring, StartRecording, StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
 )
 from .errors import ApplianceError
 from .flowrun import HttpLookup, Say
