@@ -90,6 +90,11 @@ class Seats:
             return self._consult_gone(port, now)
         call = next((c for c in self.calls_all() if c.agent is agent and c.state in ("talking", "calling_back")),
                     None)
+        if call is not None and call.state == "talking" and call.flash and call.consult is None:
+            # dialled after a flash and hung up without waiting (an IP phone's REFER): dial it, then transfer
+            out = self._flash_digit(call, agent, "#", now)
+            if call.consult is not None:
+                return out + self._transfer_on_hangup(call, agent, now)
         if call is not None and call.state == "talking" and call.consult is not None:  # transfer (handling)
             return self._transfer_on_hangup(call, agent, now)
         if call is not None and call.state == "talking" and len(self._group(call)) > 2:

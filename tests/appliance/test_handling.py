@@ -172,3 +172,16 @@ def test_flash_1_drops_the_consulted_seat():
     assert heard(acts) >= {(3, 30, True), (30, 3, True)}
     cc.handle(OnHook(31), 22.0)
     assert cc.acd.agents[1].state == "available"
+
+
+def test_an_ip_phones_refer_to_an_outside_number_is_a_blind_transfer():
+    cc = talking(None)
+    acts = cc.handle(Flash(30), 10.0) + dial(cc, 30, "13900001111", 10.0)  # REFER: flash, the digits at once
+    acts = cc.handle(OnHook(30), 10.1)  # then the phone's BYE
+    assert [a for a in acts if isinstance(a, Dial)] == [Dial(0, "13900001111")]
+    assert logged(acts, "call.transferred")[0]["kind"] == "blind"
+    acts = cc.handle(Connected(0), 15.0)
+    assert heard(acts) >= {(3, 0, True), (0, 3, True)} and cc.calls[3].state == "external"
+    acts = cc.handle(Released(0, 16), 75.0)
+    rec = next(a.record for a in acts if isinstance(a, WriteCall))
+    assert (rec["disposition"], rec["talk_s"]) == ("transferred", 60.0) and Hangup(3, 16) in acts
