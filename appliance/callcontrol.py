@@ -13,7 +13,7 @@ import copy
 import datetime as dt
 from typing import Callable
 
-from drivers.base import Alarm, Alerting, Connected, Digit, Flash, OffHook, OnHook, PortFault, Released, Seized
+from drivers.base import Alarm, Alerting, Connected, Digit, Flash, Hold, OffHook, OnHook, PortFault, Released, Seized
 
 from .acd import Acd, Agent
 from .actions import (
@@ -124,6 +124,8 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
             return self._seized(event, now)
         if kind is Flash:
             return self._flash(event.port, now)
+        if kind is Hold:
+            return self._phone_hold(event.port, event.on, now)
         if kind is Released and event.port in self.consults:
             return self._consult_released(event.port, event.cause, now)
         if kind is Released and event.port in self.parties:

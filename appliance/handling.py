@@ -78,6 +78,16 @@ class Handling:
         out += self._mesh(call, rest) + self._hold_music(call, rest)
         return out + [LogEvent(call.call_id, "call.hold", {"seat": agent.seat}), StartTone(agent.port, "dial")]
 
+    def _phone_hold(self, port: int, on: bool, now: float) -> list[Action]:
+        """An IP phone's hold key: the agent leaves the group (a caller alone hears music), or comes back."""
+        agent = self.acd.by_port.get(port)
+        call = self._talking_call(agent) if agent is not None else None
+        if call is None or call.port is None or call.flash is not None or call.consult is not None:
+            return []
+        group = [p for p in self._group(call) if p != agent.port] + ([agent.port] if not on else [])
+        return [LogEvent(call.call_id, "call.hold" if on else "call.resume", {"seat": agent.seat}),
+                *self._hold_music(call, group), *self._mesh(call, group)]
+
     def _flash_digit(self, call, agent: Agent, digit: str, now: float) -> list[Action]:
         digits = call.flash + digit
         out: list[Action] = [StopTone(agent.port)] if not call.flash else []

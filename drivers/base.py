@@ -109,6 +109,14 @@ class Flash:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """An IP phone put its call on hold (``on``) or took it off hold (a re-INVITE's media direction)."""
+
+    port: int
+    on: bool
+
+
+@dataclass(frozen=True)
 class Alerting:
     """An outbound call on a trunk channel reached a phone that rings (Q.931 ALERTING)."""
 
@@ -131,8 +139,8 @@ class PortFault:
     reason: str = ""
 
 
-CardEvent = Union[Seized, Released, OffHook, OnHook, Digit, Alarm, Ringing, Polarity, Flash, Alerting, Connected,
-                  PortFault]
+CardEvent = Union[Seized, Released, OffHook, OnHook, Digit, Alarm, Ringing, Polarity, Flash, Hold, Alerting,
+                  Connected, PortFault]
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@
   (``%23`` or a bare ``#`` in the Request-URI is ``#``; a feature code ``*...``
   sent without its ``#`` gets it, as the number came whole);
   a blind transfer (REFER) is ``Flash`` then the target's digits; hold and
-  resume (re-INVITE) only change the media.
+  resume (re-INVITE) change the media and are ``Hold(port, on)``.
 
 Media changes come out of ``media_changes`` (port, Negotiated or None) for the
 card's RTP ports; messages out of ``messages_to_send``.
@@ -28,7 +28,7 @@ from typing import Any
 
 from appliance.errors import ProtocolError
 
-from ..base import Alerting, CardEvent, Connected, Digit, Flash, OffHook, OnHook, Released, Seized
+from ..base import Alerting, CardEvent, Connected, Digit, Flash, Hold, OffHook, OnHook, Released, Seized
 from .commands import CardCommands
 from .dialog import Dialog, new_tag
 from .legs import (ALLOW, DIALLABLE, Leg, called_number, calling_party, cause_for_response, cause_of, dialled,
@@ -255,6 +255,7 @@ class SipCalls(CardCommands):
         elif req.method == "INVITE":  # hold, resume, a new address: a new offer
             resp = Response.for_request(req, 200)
             resp.headers.add("Contact", self._contact())
+            held = leg.media is not None and leg.media.remote_hold
             try:
                 resp.body = self._sdp_answer(leg, req.body) if req.body else self._sdp_offer(leg)
             except Exception:
@@ -263,6 +264,8 @@ class SipCalls(CardCommands):
             resp.headers.add("Content-Type", "application/sdp")
             self._respond(ev.key, resp, now)
             self._media.append((leg.port, leg.media))
+            if leg.seat and leg.media is not None and leg.media.remote_hold != held:  # the agent's hold key
+                self._events.append(Hold(leg.port, leg.media.remote_hold))
         elif req.method == "REFER" and leg.seat:
             target = dialled(NameAddr.parse(req.headers.get("Refer-To") or "<sip:invalid>", "Refer-To").uri.user)
             if not target or not set(target) <= DIALLABLE:

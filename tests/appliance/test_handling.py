@@ -185,3 +185,13 @@ def test_an_ip_phones_refer_to_an_outside_number_is_a_blind_transfer():
     acts = cc.handle(Released(0, 16), 75.0)
     rec = next(a.record for a in acts if isinstance(a, WriteCall))
     assert (rec["disposition"], rec["talk_s"]) == ("transferred", 60.0) and Hangup(3, 16) in acts
+
+
+def test_an_ip_phones_hold_key_holds_the_caller_with_music():
+    from drivers.base import Hold
+    cc = talking(None)
+    acts = cc.handle(Hold(30, True), 10.0)
+    assert heard(acts) == {(3, 30, False), (30, 3, False)} and Play(3, "moh") in acts
+    assert cc.advance(30.0) == []  # no flash timer: held until resumed
+    acts = cc.handle(Hold(30, False), 40.0)
+    assert heard(acts) == {(3, 30, True), (30, 3, True)} and StopPlay(3) in acts

@@ -502,3 +502,41 @@ def test_baresip_logs_in_with_a_feature_code_and_hears_it_accepted(tmp_path):
     # all but the first 0.1 s for sure (RTP that beats the 200 to the phone may be dropped by it)
     assert alaw_decode(alaw_encode(done))[800:].tobytes() in decoded
     assert alaw_decode(alaw_encode(FAILED))[:800].tobytes() not in decoded
+
+
+def test_the_phones_hold_key_plays_music_to_the_caller_until_resumed(box, phone):
+    from appliance.promptset import hold_music
+    phone.code("*11001*1234#", DONE)
+    carrier = Carrier(box)
+    carrier.call("13912345678")
+    box.run(0.5)
+    invite, *_ = box.net.take_for(PHONE)
+    phone.answer(invite)
+    box.run(0.5)
+
+    def reinvite(direction: str) -> None:
+        d = phone.dialog
+        d["seq"] += 1
+        body = sdp(phone.port).replace(b"a=sendrecv", f"a={direction}".encode())
+        replies = phone._send(message(f"INVITE {d['target']} SIP/2.0", [
+            ("Via", f"SIP/2.0/UDP {PHONE[0]}:{PHONE[1]};rport;branch={phone._branch()}"), ("Max-Forwards", "70"),
+            ("From", d["local"]), ("To", d["remote"]), ("Call-ID", d["call_id"]), ("CSeq", f"{d['seq']} INVITE"),
+            ("Contact", f"<sip:{EXT}@{PHONE[0]}:{PHONE[1]}>")], body))
+        assert [r.status for r in replies][-1] == 200  # (after a 100 Trying)
+        phone.ack()
+
+    heard(carrier.rtp)
+    reinvite("sendonly")  # the agent presses hold
+    box.run(2.0)
+    music = alaw_encode(hold_music()[:8000]).tobytes()
+    assert music[:4000] in heard(carrier.rtp)  # the caller hears the music from its start
+    assert box.core.logic.calls[next(iter(box.core.logic.calls))].audio == "held"
+    reinvite("sendrecv")  # and resumes
+    box.run(0.5)
+    heard(carrier.rtp)
+    box.run(0.5)
+    assert music[:800] not in heard(carrier.rtp)
+    box.core.settle()
+    cid = next(iter(box.core.logic.by_id))
+    types = [e["type"] for e in box.core.journal.events(cid)]
+    assert types.count("call.hold") == 1 and types.count("call.resume") == 1
