@@ -51,6 +51,16 @@ class LineTone:
     tone: str
 
 
+@dataclass(frozen=True)
+class TrunkTone:
+    """Event: a call-progress tone of the plan (``dsp.progress``: ringback, busy, congestion, vacant, sit, ced, cng)
+    was recognised on the audio of trunk ``port`` while an outbound call is dialled on it (from its ``Dial`` until
+    ``StopProgress`` or the port is cleared; ``appliance.outbound`` classifies the attempt)."""
+
+    port: int
+    tone: str
+
+
 # --- signalling on the card ---------------------------------------------------------------
 
 
@@ -71,6 +81,13 @@ class Dial:
 
     port: int
     number: str
+
+
+@dataclass(frozen=True)
+class StopProgress:
+    """Stop listening for call-progress tones on trunk ``port`` (the outbound attempt there is decided)."""
+
+    port: int
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,15 @@ class Play:
 @dataclass(frozen=True)
 class StopPlay:
     port: int
+
+
+@dataclass(frozen=True)
+class PlayRecording:
+    """Play recording ``number`` (``appliance.recindex``) to ``port``, loaded off the tick
+    (``appliance.recplay``); ``PromptDone`` at its end. One that cannot be played: the ``code.failed`` prompt."""
+
+    port: int
+    number: int
 
 
 @dataclass(frozen=True)
@@ -172,6 +198,15 @@ class LogEvent:
 
 
 @dataclass(frozen=True)
+class SaveCampaign:
+    """Save a group-calling campaign's state (``appliance.campaign``) in the journal, replacing the last one;
+    ``data`` is JSON-able and belongs to the journal from now on."""
+
+    name: str
+    data: dict = field(hash=False)
+
+
+@dataclass(frozen=True)
 class Publish:
     """An event for control-API subscribers (web dashboard, console)."""
 
@@ -181,5 +216,5 @@ class Publish:
 
 Action = Union[
     Answer, Hangup, Dial, Ring, StopRing, Play, StopPlay, StartTone, StopTone, Connect, Hear, Isolate, Disconnect,
-    StartRecording, StopRecording, WriteCall, LogEvent, Publish,
+    StartRecording, StopRecording, PlayRecording, WriteCall, LogEvent, Publish, StopProgress, SaveCampaign,
 ]

@@ -18,7 +18,7 @@ from drivers.base import Alarm, Alerting, Connected, Digit, Flash, Hold, OffHook
 from .acd import Acd, Agent
 from .actions import (
     Action, Answer, Connect, Disconnect, Hangup, HttpResult, LogEvent, Play, PromptDone, Publish, StartRecording,
-    StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
+    StartTone, StopPlay, StopRecording, StopRing, StopTone, TrunkTone, WriteCall,
 )
 from .call import Call
 from .caller import Screening, area, normalise
@@ -28,7 +28,9 @@ from .handling import Handling
 from .legs import Legs
 from .messages import CATALOG
 from .linefaults import LineFaults
+from .outbound import SIGNALS, Outbound, OutboundCall
 from .queueing import AHT_START_S, AHT_WEIGHT, Queueing
+from .recpolicy import records
 from .seats import Seats
 from .supervise import Supervision
 
@@ -41,7 +43,7 @@ def _queue_settings(queues: dict | list[dict]) -> list[dict]:
     return [{**{k: copy.deepcopy(o.default) for k, o in QUEUE_OPTIONS.items()}, **q} for q in items]
 
 
-class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
+class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults, Outbound):
     """The call path of the box.
 
     Parameters
@@ -54,8 +56,8 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
         The IVR flow (``appliance.flows``, checked) new calls walk; ``set_flow`` changes it for new calls.
     queues : dict or list of dict
         Queue settings (``config_acd.QUEUE_OPTIONS``), the first being the default queue.
-    record : bool
-        Record every answered call.
+    record : bool or appliance.recpolicy.RecordingPolicy
+        Which answered calls are recorded: every one (True), none (False), or as the policy says.
     call_id_prefix : str
         Makes call ids unique across restarts (the runtime passes its start time).
     screening : appliance.caller.Screening, optional
@@ -100,6 +102,7 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
         self._day_end: float | None = None
         self._init_seats(book)
         self._init_legs()
+        self._init_outbound()
         self._init_handling()
         self._init_supervision()
 
@@ -120,6 +123,10 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
 
     def handle(self, event: object, now: float) -> list[Action]:
         kind = type(event)
+        if kind in SIGNALS and event.port in self.attempts:  # noted for the outbound attempt's result, then routed
+            self._attempt_signal(event, now)
+        if kind is TrunkTone:
+            return self._trunk_tone(event.port, event.tone, now)
         if kind is Seized:
             return self._seized(event, now)
         if kind is Flash:
@@ -166,6 +173,7 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
         times += [c.ivr.deadline for c in self.by_id.values() if c.ivr is not None and c.ivr.deadline is not None]
         times += [a.wrap_until for a in self.acd.agents if a.wrap_until is not None]
         times += self.dial_deadline.values()
+        times += self._outbound_deadlines()
         times += [c.flash_deadline for c in self.by_id.values() if c.flash_deadline is not None]
         times += [c.consult["deadline"] for c in self.by_id.values() if c.consult and c.consult.get("deadline")]
         if self._day_end is not None:
@@ -189,7 +197,8 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
                 elif call.state == "voicemail":
                     out += self._end(call, now, "voicemail", "system", cause=16)
         out += self._announcements_due(now)
-        return out + self._dispatch(now)
+        out += self._dispatch(now)
+        return out + self._outbound_due(now)  # after the ACD: waiting callers get free agents before campaigns
 
     # --- inbound call -------------------------------------------------------------------------
 
@@ -283,6 +292,8 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
 
     def _answer(self, call: Call, agent: Agent, now: float) -> list[Action]:
         """``agent`` picked up for ``call``: connect, or (a parked callback) dial the caller back."""
+        if isinstance(call, OutboundCall):  # click-to-dial or a campaign: the number is dialled now
+            return self._dial_answer(call, agent, now)
         others = self._stop_ringing(call, now, keep=agent, to_back=False)  # ring-all: the first to answer
         call.state, call.agent_answer, call.deadline, call.agent = "talking", now, None, agent
         call.announce_at, call.audio = None, None
@@ -296,7 +307,7 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
         if call.port is None:
             return out + self._call_back(call, agent, now)
         out += [StopPlay(call.port), StopTone(call.port), Connect(call.port, agent.port)]
-        if self.record:
+        if records(self.record, call, agent):
             call.recorded = True
             out.append(StartRecording(call.call_id, call.port, agent.port))
         return out
@@ -336,7 +347,8 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
             talk = now - call.agent_answer
             self.acd.talked(agent, talk, now)
             q = self.queue_cfg.get(call.queue or self.queue_name, self.queue_cfg[self.queue_name])
-            self.aht[q["name"]] += AHT_WEIGHT * (talk + q["wrap_up_s"] - self.aht[q["name"]])
+            if not isinstance(call, OutboundCall):  # callers' handle time for their wait estimates, not the box's
+                self.aht[q["name"]] += AHT_WEIGHT * (talk + q["wrap_up_s"] - self.aht[q["name"]])
             if call.port is not None:
                 out.append(Disconnect(call.port, agent.port))
             agent.wrap_s = q["wrap_up_s"]
@@ -368,6 +380,7 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults):
                 "talk_s": None if talk is None else round(talk, 3), "wait_s": None if wait is None else round(wait, 3)}
         if reason:
             data["reason"] = reason
+        out += self._outbound_ended(call, now, record, data)  # an outbound attempt's result; calls dialled out
         out += [WriteCall(record), LogEvent(call.call_id, "call.ended", data), Publish("call.ended", data)]
         if call.port is not None and self.calls.get(call.port) is call:
             del self.calls[call.port]

@@ -21,6 +21,7 @@ from .config_acd import QUEUE_OPTIONS, check_agents, check_departments, check_qu
 from .errors import ConfigError
 from .messages import CATALOG, text as _msg
 from .options import Option, check as _check, check_mapping as _check_mapping, type_name
+from .recpolicy import check_recording
 
 TABLE = "settings"
 
@@ -87,9 +88,28 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "goodbye": Option("str", "", "before the box clears a call", 0, 300),
         "blocked": Option("str", "", "to a screened-out caller", 0, 300),
     },
+    # Call recording (appliance.recpolicy decides which calls, appliance.recorder writes, appliance.recstore keeps
+    # the files). Voicemail messages are always recorded, whatever enabled and policy say.
     "recording": {
-        "enabled": Option("bool", True, "record every answered call"),
+        "enabled": Option("bool", True, "record calls as policy says (false: no call is recorded; voicemail still is)"),
+        "policy": Option("choice", "all", "which answered calls are recorded: all, none, queues (calls of the queues "
+                         "listed in queues) or agents (calls answered by the agents in agents or at the seats in "
+                         "seats)", choices=("all", "none", "queues", "agents")),
+        "queues": Option("names", [], "with policy queues: the names of the queues whose calls are recorded", 1, 32),
+        "agents": Option("names", [], "with policy agents: ids (agents section) of the agents whose calls are "
+                         "recorded", 2, 8),
+        "seats": Option("ints", [], "with policy agents: seats whose calls are recorded, whoever is logged in "
+                        "there (with no agents listed every seat is its own agent)", 1, 24),
         "mode": Option("choice", "mono", "mono mix or caller/agent on two channels", choices=("mono", "stereo")),
+        "keep_days": Option("int", 0, "delete call recordings older than this (0: keep them)", 0, 3650,
+                            unit="days"),
+        "voicemail_keep_days": Option("int", 0, "delete voicemail messages older than this (0: keep them)", 0, 3650,
+                                      unit="days"),
+        "max_mb": Option("int", 0, "recordings and voicemail together use at most this much disk; the oldest are "
+                         "deleted first (0: no quota)", 0, 10_000_000, unit="MiB"),
+        "min_free_mb": Option("int", 100, "recording stops with the alarm recording.disk_full while the disk has "
+                              "less free space than this (room kept for the journal and the system)", 0, 100_000,
+                              unit="MiB"),
     },
     # The box's own SIP server: IP phones for the agents, and/or the carrier's SIP trunk (drivers.sip).
     "sip": {
@@ -283,6 +303,7 @@ def validate(raw: dict) -> dict:
     out["seats"] = _check_seats(raw["seats"], n) if "seats" in raw else _default_seats(n)
     _check_sip(out)
     check_references(out)
+    check_recording(out)
     _check_prompt_fields(out["prompts"])
     screening(out)  # every screening entry parses as a number or prefix
     return {s: out[s] for s in SECTIONS}

@@ -23,10 +23,13 @@ from .errors import DriverError
 from .fxolines import LineCallCentre
 from .journal import Journal
 from .lookup import LookupWorker
+from .missedapi import MissedCommands
+from .outboundapi import OutboundCommands
 from .player import PromptPlayer
 from .promptset import VOICE_LANG, render_prompts
 from .prompts import PromptLibrary
-from .recorder import Recorder
+from .recordings import Recordings
+from .recpolicy import RecordingPolicy
 from .runtime import Runtime
 from .reload import Reload
 from .screenpop import ScreenPop
@@ -64,7 +67,7 @@ def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None
     return CompositeCard([card, SipCard.from_config(cfg, trunk_channels=0)])
 
 
-class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload):
+class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, Recordings, OutboundCommands):
     """Everything the core process runs, wired together; the loop that drives it lives in the CLI.
 
     Parameters
@@ -103,7 +106,8 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload):
         self.logic = LineCallCentre(trunks, agents, ivr_flow(cfg), all_queues(cfg),
                                     line_ports=lines, box_number=cfg["system"]["box_number"],
                                     line_rings=cfg["card"]["line_rings"],
-                                    record=cfg["recording"]["enabled"] and media, call_id_prefix=prefix,
+                                    record=RecordingPolicy.from_config(cfg["recording"]) if media else False,
+                                    call_id_prefix=prefix,
                                     port_spans={p.index: p.span for p in self.card.ports if p.span is not None},
                                     screening=screening(cfg), area_code=home_area(cfg), book=book,
                                     lang=VOICE_LANG[cfg["ivr"]["voice"]],
@@ -120,14 +124,15 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload):
         self.bus = EventBus(clock.wall)
         self.journal = Journal(data.journal)
         restored = self.logic.restore_seats(self.journal.seat_states(), now)  # agents' states survive a restart
-        self.recorder = Recorder(data.root, cfg["recording"]["mode"], slots=len(seats), tz=self.tz) if media else None
+        self.open_recordings(media)  # the recorder; files a crash cut short repaired first: appliance.recordings
         threads = 0 if clock.virtual else None  # virtual time: lookups and speech answer deterministically
         self.lookups = LookupWorker(**({"threads": threads} if threads is not None else {}))
         self.speech = SpeechWorker(functools.partial(library.render, voice=cfg["ivr"]["voice"]),
                                    **({"threads": threads} if threads is not None else {}))
         self.runtime = Runtime(self.card, self.logic, clock, PromptPlayer(len(self.card.ports), prompts),
                                media=media, recorder=self.recorder, journal=self.journal, bus=self.bus,
-                               tone_plan=cfg["card"]["tone_plan"], lookups=self.lookups, speech=self.speech)
+                               tone_plan=cfg["card"]["tone_plan"], lookups=self.lookups, speech=self.speech,
+                               playback=self.playback)
         self.runtime.apply(restored, now)  # the journal learns which seats came back changed
         self.server = ControlServer(data.socket, self.bus)
         self.server.register("status", self.status, {})
@@ -135,12 +140,15 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload):
         self.customers = CustomerStore(data.customers, home_area=home_area(cfg))
         self.register_screen_commands()
         self.register_reload_command()
+        self.register_missed_commands()  # the missed-call and voicemail lists: appliance.missed
+        self.register_outbound_commands()  # click-to-dial and campaigns (saved ones come back): appliance.outbound
         self.register_supervisor_commands()
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
         self.hotplug = hotplug
         self.paced: asyncio.Event | None = None  # set by a hardware card when its frames are ready
         self.box_alarms: dict[str, str] = {}  # box-level alarms (not span or port): name -> detail
+        self.start_recordings()  # retention and free space once now, then every few seconds from start()
 
     def _today(self) -> dt.date:
         return dt.datetime.fromtimestamp(self.clock.wall(), self.tz).date()
@@ -167,7 +175,7 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload):
         devices = [{"kind": d.kind, "id": d.id, "description": d.description}
                    for d in (self.hotplug.present() if self.hotplug is not None else [])]
         return {"time": round(self.clock.wall(), 3), "box": {"name": system["name"], "number": system["box_number"]},
-                **snap, "devices": devices}
+                **snap, "devices": devices, "recordings": self.recording_status()}
 
     def set_flow(self, flow: dict) -> None:
         """Apply a changed IVR flow: checked against the rest of the config, its texts rendered (slow on a TTS
@@ -199,6 +207,7 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload):
                 self.paced = ready
         if self.hotplug is not None:
             self.hotplug.start(asyncio.get_running_loop(), self.on_hotplug)
+        self.start_housekeeping()
 
     def on_hotplug(self, event) -> None:
         """A device came or went: tell the control API's subscribers, and keep the card alarm true."""
@@ -235,6 +244,7 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload):
             self.recorder.close()
             self.recorder = None
             self.runtime.recorder = None
+        self.close_recordings()
         self.lookups.close()
         self.speech.close()
         self.journal.close()

@@ -20,7 +20,7 @@ IP phones send a transfer (REFER) as a flash, the target's digits, then hang up:
 from __future__ import annotations
 
 from .acd import Agent
-from .actions import Action, Connect, Dial, Hangup, Hear, Isolate, LogEvent, Play, Publish, Ring, StartTone, \
+from .actions import Action, Connect, Hangup, Hear, Isolate, LogEvent, Play, Publish, Ring, StartTone, \
     StopPlay, StopRing, StopTone
 
 MAX_PARTIES = 6
@@ -160,7 +160,7 @@ class Handling:
         call.consult = {"port": leg, "seat": None, "state": "dialing", "number": number}
         self.consults[leg] = call
         return [LogEvent(call.call_id, "call.consult", {"seat": agent.seat, "to_number": number, "port": leg}),
-                Dial(leg, number), Hear(agent.port, leg), Hear(leg, agent.port)]
+                *self._attempt_dial(call, leg, number, "consult", now), Hear(agent.port, leg), Hear(leg, agent.port)]
 
     def _consult_answered(self, port: int, now: float) -> list[Action]:
         """The consulted seat picked up, or the outside number answered (Connected)."""

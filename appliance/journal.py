@@ -3,12 +3,15 @@
 The 20 ms tick only puts records on a queue (``put_call``, ``add_event``); a writer
 thread commits everything queued in one transaction at most every
 ``batch_interval_s`` (or at once on ``flush()``/``close()``). Reads use their own
-connection, so in WAL mode they run beside the writer and see committed rows.
-Timestamps are wall-clock epoch seconds supplied by the caller; nothing here reads a clock.
+connection, so in WAL mode they run beside the writer and see committed rows. Tables
+derived from the calls and events (``appliance.missed``) are kept by jobs (``run``) on
+the same writer thread, in order with the writes. Timestamps are wall-clock epoch
+seconds supplied by the caller; nothing here reads a clock.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import math
 import logging
@@ -17,7 +20,7 @@ import os
 import queue
 import sqlite3
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ApplianceError
 
@@ -36,7 +39,11 @@ CALL_COLUMNS: dict[str, type] = {
 # keys too; they live in their own table (created on open, so an older journal keeps working and an older
 # firmware still writes here), and a call read back has them only when its record had them.
 CALLER_COLUMNS: dict[str, type] = {"caller_national": str, "caller_area": str, "caller_kind": str}
-RECORD_FIELDS: dict[str, type] = {**CALL_COLUMNS, **CALLER_COLUMNS}
+# Outbound attempts (appliance.outbound), added the same way: the number dialled, the classified result and the
+# Q.850 cause the trunk gave (None when it gave none), and the campaign of a group call. A call dialled out
+# (direction "out") has them; so has an inbound call with a leg dialled out (a transfer to a number, a callback).
+OUTBOUND_COLUMNS: dict[str, type] = {"number": str, "result": str, "cause": int, "campaign": str}
+RECORD_FIELDS: dict[str, type] = {**CALL_COLUMNS, **CALLER_COLUMNS, **OUTBOUND_COLUMNS}
 _ACCEPT = {str: (str,), int: (numbers.Integral,), float: (numbers.Real,)}
 CHOICES = {
     "direction": ("in", "out"),
@@ -45,6 +52,8 @@ CHOICES = {
     "disposition": ("answered", "abandoned", "ivr", "failed", "blocked", "transferred", "overflow", "voicemail"),
     "ended_by": ("caller", "agent", "system"),
     "caller_kind": ("mobile", "landline", "service", "international", "unknown"),  # appliance.caller.KINDS
+    # appliance.outbound.RESULTS; an outbound call's disposition is answered (result answered) or failed
+    "result": ("answered", "busy", "no_answer", "vacant", "congestion", "rejected", "fax", "invalid", "failed"),
 }
 
 _SCHEMA = """
@@ -67,6 +76,12 @@ CREATE INDEX IF NOT EXISTS call_callers_national ON call_callers (caller_nationa
 CREATE TABLE IF NOT EXISTS seat_states (
     seat INTEGER PRIMARY KEY, ts REAL, data TEXT
 );
+CREATE TABLE IF NOT EXISTS call_outbound (
+    call_id TEXT PRIMARY KEY, number TEXT, result TEXT, cause INTEGER, campaign TEXT
+);
+CREATE TABLE IF NOT EXISTS campaigns (
+    name TEXT PRIMARY KEY, ts REAL, data TEXT
+);
 """
 # every agent.state event also replaces its seat's row in seat_states: the seats' last states, read at start
 # (appliance.seats restores them) without scanning the events
@@ -78,9 +93,13 @@ _INSERT_EVENT = "INSERT INTO call_events (call_id, ts, type, data) VALUES (?, ?,
 _INSERT_CALLER = (f"INSERT OR REPLACE INTO call_callers (call_id, {', '.join(CALLER_COLUMNS)}) "
                   f"VALUES (?{', ?' * len(CALLER_COLUMNS)})")
 _DELETE_CALLER = "DELETE FROM call_callers WHERE call_id = ?"
+_INSERT_OUTBOUND = (f"INSERT OR REPLACE INTO call_outbound (call_id, {', '.join(OUTBOUND_COLUMNS)}) "
+                    f"VALUES (?{', ?' * len(OUTBOUND_COLUMNS)})")
+_DELETE_OUTBOUND = "DELETE FROM call_outbound WHERE call_id = ?"
 _SELECT_CALLS = (f"SELECT calls.*, k.call_id IS NOT NULL AS _has_caller, "
-                 f"{', '.join('k.' + c for c in CALLER_COLUMNS)} FROM calls LEFT JOIN call_callers k "
-                 f"ON k.call_id = calls.call_id")
+                 f"{', '.join('k.' + c for c in CALLER_COLUMNS)}, o.call_id IS NOT NULL AS _has_outbound, "
+                 f"{', '.join('o.' + c for c in OUTBOUND_COLUMNS)} FROM calls LEFT JOIN call_callers k "
+                 f"ON k.call_id = calls.call_id LEFT JOIN call_outbound o ON o.call_id = calls.call_id")
 
 _STOP = object()
 
@@ -89,8 +108,9 @@ class JournalError(ApplianceError):
     """The journal file cannot be opened, or a queued write failed in the writer thread."""
 
 
-def _validate_call(record: dict) -> tuple[tuple, tuple | None]:
-    """The calls row of ``record`` and its call_callers row (None when it has no caller identification keys)."""
+def _validate_call(record: dict) -> tuple[tuple, tuple | None, tuple | None]:
+    """The calls row of ``record``, its call_callers row (None when it has no caller identification keys) and its
+    call_outbound row (None when it has no outbound keys)."""
     if not isinstance(record, dict):
         raise ValueError(f"a call record must be a dict, got {type(record).__name__}")
     unknown = sorted(set(record) - set(RECORD_FIELDS))
@@ -101,7 +121,9 @@ def _validate_call(record: dict) -> tuple[tuple, tuple | None]:
     row = _check_values(record, _COLS)
     caller = (record["call_id"], *_check_values(record, CALLER_COLUMNS)) if set(record) & set(CALLER_COLUMNS) \
         else None
-    return row, caller
+    outbound = (record["call_id"], *_check_values(record, OUTBOUND_COLUMNS)) \
+        if set(record) & set(OUTBOUND_COLUMNS) else None
+    return row, caller, outbound
 
 
 def _check_values(record: dict, keys) -> tuple:
@@ -122,26 +144,58 @@ def _check_values(record: dict, keys) -> tuple:
 
 
 def _write(con: sqlite3.Connection, kind: str, row: tuple) -> None:
-    """One queued write: a call (its calls row, then its call_callers row or none) or an event."""
+    """One queued write: a call (its calls row, then its call_callers row or none), an event, or a job."""
+    if kind == "job":
+        _job(con, *row)
+        return
     if kind != "call":
         con.execute(_INSERT_EVENT, row)
         if row[2] == "agent.state":
             con.execute("INSERT OR REPLACE INTO seat_states (seat, ts, data) VALUES (json_extract(?, '$.seat'), ?, ?)",
                         (row[3], row[1], row[3]))
         return
-    call, caller = row
+    call, caller, outbound = row
     con.execute(_INSERT_CALL, call)
     if caller is not None:
         con.execute(_INSERT_CALLER, caller)
     else:  # the whole record is replaced: an older caller identification goes too
         con.execute(_DELETE_CALLER, (call[0],))
+    if outbound is not None:
+        con.execute(_INSERT_OUTBOUND, outbound)
+    else:
+        con.execute(_DELETE_OUTBOUND, (call[0],))
+
+
+def _job(con: sqlite3.Connection, fn: Callable, fut: concurrent.futures.Future, outcome: list) -> None:
+    """``Journal.run``: ``fn(con)`` in a savepoint (its failure undoes only its own changes); its outcome waits in
+    ``outcome`` until the transaction is committed (``_settle``)."""
+    outcome.clear()
+    con.execute("SAVEPOINT job")
+    try:
+        outcome[:] = [True, fn(con)]
+    except Exception as e:  # noqa: BLE001 - handed to whoever waits on the future
+        con.execute("ROLLBACK TO job")
+        outcome[:] = [False, e]
+    con.execute("RELEASE job")
+
+
+def _settle(writes: list[tuple]) -> None:
+    """Hand the jobs' outcomes to their futures (after the commit, or after the row-by-row retry)."""
+    for kind, row in writes:
+        if kind == "job" and not row[1].done():
+            _, fut, outcome = row
+            if outcome and outcome[0]:
+                fut.set_result(outcome[1])
+            else:
+                fut.set_exception(outcome[1] if outcome else JournalError("the job's transaction failed"))
 
 
 def _call_dict(r: sqlite3.Row) -> dict:
     d = dict(r)
-    if not d.pop("_has_caller"):
-        for key in CALLER_COLUMNS:
-            del d[key]
+    for flag, columns in (("_has_caller", CALLER_COLUMNS), ("_has_outbound", OUTBOUND_COLUMNS)):
+        if not d.pop(flag):
+            for key in columns:
+                del d[key]
     return d
 
 
@@ -219,8 +273,9 @@ class Journal:
         Parameters
         ----------
         record : dict
-            Keys from ``CALL_COLUMNS`` (``call_id`` required) and ``CALLER_COLUMNS``; missing keys are stored
-            as NULL. A record without any ``CALLER_COLUMNS`` key reads back without them.
+            Keys from ``CALL_COLUMNS`` (``call_id`` required), ``CALLER_COLUMNS`` and ``OUTBOUND_COLUMNS``;
+            missing keys are stored as NULL. A record without any ``CALLER_COLUMNS`` (``OUTBOUND_COLUMNS``) key
+            reads back without them.
 
         Raises
         ------
@@ -239,6 +294,27 @@ class Journal:
         except (TypeError, ValueError) as e:
             raise ValueError(f"event {type!r} data for call {call_id!r} is not JSON: {e}") from None
         self._put(("event", (call_id, float(ts), type, text)))
+
+    def put_campaign(self, name: str, ts: float, data: dict) -> None:
+        """Queue the replacement of a group-calling campaign's saved state (``appliance.campaign``); ``data`` is
+        stored as JSON by the writer thread, so the caller must not change it afterwards."""
+        if not isinstance(name, str) or not name or not isinstance(data, dict):
+            raise ValueError(f"a campaign is saved by name (a non-empty string) with a dict, got {name!r}")
+
+        def save(con: sqlite3.Connection) -> None:
+            con.execute("INSERT OR REPLACE INTO campaigns (name, ts, data) VALUES (?, ?, ?)",
+                        (name, float(ts), json.dumps(data, ensure_ascii=False, allow_nan=False)))
+        self.run(save)
+
+    def run(self, fn: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future:
+        """Queue ``fn(con)`` to run on the writer thread, after the writes queued before it and inside their
+        transaction; the future gets its value (or its exception, which undoes only ``fn``'s own changes) once
+        that is committed. For tables kept beside the calls and events (``appliance.missed``). ``fn`` must only
+        touch the database: a batch that fails is retried row by row, and ``fn`` with it."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._put(("job", (fn, fut, [])))
+        self._wake.set()
+        return fut
 
     def _put(self, item: tuple) -> None:
         if self._closed:
@@ -297,7 +373,7 @@ class Journal:
                     batch.append(self._q.get_nowait())
                 except queue.Empty:
                     break
-            writes = [it for it in batch if it[0] in ("call", "event")]
+            writes = [it for it in batch if it[0] in ("call", "event", "job")]
             if writes:
                 self._commit(writes)
             for kind, arg in batch:
@@ -314,6 +390,7 @@ class Journal:
                 _write(con, kind, row)
             con.execute("COMMIT")
             self.commits += 1
+            _settle(writes)
             return
         except Exception:  # noqa: BLE001 - any failure falls back to row by row below
             try:
@@ -330,6 +407,7 @@ class Journal:
                 with self._err_lock:
                     if self._error is None:
                         self._error = e
+        _settle(writes)
 
     # ---- reads (any thread; one read connection behind a lock) ----
 
@@ -375,6 +453,11 @@ class Journal:
         seconds: when that state began), by seat."""
         return [{**json.loads(r["data"]), "ts": r["ts"]}
                 for r in self._query("SELECT data, ts FROM seat_states ORDER BY seat")]
+
+    def campaigns(self) -> list[dict]:
+        """The campaigns' last saved states (``put_campaign``), each with its ``name`` and ``ts``, by name."""
+        return [{**json.loads(r["data"]), "name": r["name"], "ts": r["ts"]}
+                for r in self._query("SELECT name, ts, data FROM campaigns ORDER BY name")]
 
     def events_of(self, type_: str, since_ts: float | None = None) -> list[dict]:
         """Committed events of one type (e.g. ``agent.state``), in time order."""

@@ -2,7 +2,8 @@
 a callback in queue) and voicemail.
 
 A part of ``CallCentre`` (``appliance.callcontrol``). An outbound leg is dialled on a
-free trunk channel (``Dial``); the card reports ``Connected`` or ``Released`` on it.
+free trunk channel (an attempt of ``appliance.outbound``, which classifies its result);
+the card reports ``Connected`` or ``Released`` on it.
 A caller sent to a number hears ringback until the far end answers, then both are
 bridged (and recorded); if the far end fails, the caller hears goodbye. A parked
 callback is dialled when an agent answers it, the agent bridged at once so they hear
@@ -12,8 +13,10 @@ recorded until they hang up, press ``#``, or ``VOICEMAIL_MAX_S`` passes.
 
 from __future__ import annotations
 
-from .actions import Action, Connect, Dial, Disconnect, Hangup, LogEvent, Play, Publish, StartRecording, \
-    StartTone, StopPlay, StopTone
+from .actions import Action, Connect, Disconnect, Hangup, LogEvent, Play, Publish, StartRecording, StartTone, \
+    StopPlay, StopTone
+from .outbound import OutboundCall
+from .recpolicy import records
 
 VOICEMAIL_MAX_S = 120.0
 
@@ -22,14 +25,14 @@ class Legs:
     def _init_legs(self) -> None:
         self.legs: dict[int, object] = {}  # outbound trunk port -> the call it serves
 
+    def _trunk_free(self, port: int) -> bool:
+        """No call, leg, consultation or conference party on the trunk channel, and it works."""
+        if port in self.calls or port in self.legs or port in self.consults or port in self.parties:
+            return False
+        return port not in self.faulty_ports and self.port_spans.get(port) not in self.span_alarms
+
     def _free_trunk(self) -> int | None:
-        for port in self.trunk_ports:
-            if port in self.calls or port in self.legs or port in self.faulty_ports:
-                continue
-            if self.port_spans.get(port) in self.span_alarms:
-                continue
-            return port
-        return None
+        return next((port for port in self.trunk_ports if self._trunk_free(port)), None)
 
     def _to_target(self, call, target: str, now: float, *, greeted: bool = False) -> list[Action]:
         """Send a caller (in the IVR or overflowing a queue) to ``target``: number:, voicemail:, seat:, hangup.
@@ -51,8 +54,8 @@ class Legs:
             return [LogEvent(call.call_id, "call.transfer_failed", {"to": arg, "reason": "no free trunk channel"}),
                     Play(call.port, "goodbye")]
         self.legs[leg], call.leg, call.state = call, leg, "external"
-        return [LogEvent(call.call_id, "call.transfer", {"to": arg, "port": leg}), Dial(leg, arg),
-                StartTone(call.port, "ringback")]
+        return [LogEvent(call.call_id, "call.transfer", {"to": arg, "port": leg}),
+                *self._attempt_dial(call, leg, arg, "transfer", now), StartTone(call.port, "ringback")]
 
     def _call_back(self, call, agent, now: float) -> list[Action]:
         """An agent answered a parked callback: dial the caller on a free channel, the agent hearing it."""
@@ -67,7 +70,7 @@ class Legs:
         self.legs[leg], call.leg, call.state = call, leg, "calling_back"
         return [LogEvent(call.call_id, "call.callback_dial", {"number": call.caller_national, "port": leg,
                                                               "seat": agent.seat}),
-                Dial(leg, call.caller_national), Connect(leg, agent.port)]
+                *self._attempt_dial(call, leg, call.caller_national, "callback", now), Connect(leg, agent.port)]
 
     def _leg_connected(self, port: int, now: float) -> list[Action]:
         call = self.legs.get(port)
@@ -78,31 +81,37 @@ class Legs:
             call.port, call.leg, call.state = port, None, "talking"
             self.calls[port] = call
             self.parked.pop(call.call_id, None)
-            out: list[Action] = [LogEvent(call.call_id, "call.callback_answered", {"port": port}),
-                                 Publish("call.callback_answered", {"call_id": call.call_id})]
-            if self.record:
+            name = "call.dial_answered" if isinstance(call, OutboundCall) else "call.callback_answered"
+            out: list[Action] = [LogEvent(call.call_id, name, {"port": port}), Publish(name, {"call_id": call.call_id})]
+            if records(self.record, call, call.agent):
                 call.recorded = True
                 out.append(StartRecording(call.call_id, port, call.agent.port))
             return out
         call.answer_out = now
         out = [StopTone(call.port), Connect(call.port, port), LogEvent(call.call_id, "call.transferred",
                                                                        {"port": port, "to": call.target})]
-        if self.record:
+        if records(self.record, call, None):  # the other party is an outside number
             call.recorded = True
             out.append(StartRecording(call.call_id, call.port, port))
         return out
 
-    def _leg_released(self, port: int, cause: int, now: float) -> list[Action]:
+    def _leg_released(self, port: int, cause: int | None, now: float) -> list[Action]:
+        """The leg was cleared by the network (``cause``), or hung up by us without one (``appliance.outbound``: no
+        answer in time, or a refusal heard only as a tone): the attempt's result is decided by now."""
         call = self.legs.pop(port)
         call.leg = None
+        att = self.tried.get(call.call_id)
+        why = f"cause {cause}" if cause is not None else att.result if att is not None else "no cause"
+        out = self._dial_results()
         if call.state == "calling_back":
-            return [Disconnect(port, call.agent.port)] + self._end(call, now, "failed", "system", cause=None,
-                                                                   reason=f"callback cause {cause}")
+            reason = att.result if isinstance(call, OutboundCall) and att is not None else f"callback {why}"
+            return out + [Disconnect(port, call.agent.port)] + self._end(call, now, "failed", "system", cause=None,
+                                                                         reason=reason)
         if call.answer_out is not None:  # the far end hung up after talking
-            return [Disconnect(call.port, port)] + self._end(call, now, "transferred", "system", cause=16)
-        call.state, call.audio, call.leaving, call.disposition = "leaving", "goodbye", f"cause {cause}", "failed"
-        return [StopTone(call.port), LogEvent(call.call_id, "call.transfer_failed", {"cause": cause}),
-                Play(call.port, "goodbye")]
+            return out + [Disconnect(call.port, port)] + self._end(call, now, "transferred", "system", cause=16)
+        call.state, call.audio, call.leaving, call.disposition = "leaving", "goodbye", why, "failed"
+        return out + [StopTone(call.port), LogEvent(call.call_id, "call.transfer_failed", {"cause": cause}),
+                      Play(call.port, "goodbye")]
 
     def _drop_leg(self, call) -> list[Action]:
         """The call ends: hang up its outbound leg, if one is up."""

@@ -193,6 +193,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "语音卡已拔出",
         "en": "Voice card removed",
     },
+    "web.alarm.recording.disk_full": {  # appliance.recorder: the disk is full, calls go on unrecorded
+        "zh": "磁盘已满，录音已停止",
+        "en": "Disk full: recording stopped",
+    },
+    "web.alarm.recording.write_failed": {
+        "zh": "录音写入失败，录音已停止",
+        "en": "Recording write failed: recording stopped",
+    },
     "web.offline": {
         "zh": "与主机的连接中断，正在重连",
         "en": "Connection to the box lost, reconnecting",

@@ -36,7 +36,8 @@ class Option:
     channel in ``lo..hi``; kept sorted and collapsed), ``numbers`` (a list of phone numbers or
     prefixes ending in ``*``, as strings; ``validate`` checks the entries with ``appliance.caller``),
     ``key`` (one DTMF key or empty), ``target`` (``TARGET``), ``skills`` (queue name -> skill level
-    ``lo..hi``), ``flow`` (an IVR flow, ``appliance.flows``, or null).
+    ``lo..hi``), ``flow`` (an IVR flow, ``appliance.flows``, or null), ``names`` (a list of distinct strings of
+    ``lo..hi`` characters: queue names, agent ids), ``ints`` (a list of distinct integers ``lo..hi``: seat numbers).
     """
 
     kind: str
@@ -120,6 +121,18 @@ def check(key: str, opt: Option, value: Any) -> Any:
             if not isinstance(entry, str):
                 raise ConfigError(f"{key}[{i}]: {entry!r} is {type_name(entry)}; expected a string "
                                   "(a number, or a prefix ending in *)")
+        return list(value)
+    elif kind in ("names", "ints"):
+        if not isinstance(value, list):
+            raise fail(f"is {type_name(value)}; expected a list")
+        for i, entry in enumerate(value):
+            if kind == "names" and not (isinstance(entry, str) and opt.lo <= len(entry) <= opt.hi):
+                raise ConfigError(f"{key}[{i}]: {entry!r} is not a name of {_num(opt.lo)}..{_num(opt.hi)} characters")
+            if kind == "ints" and (isinstance(entry, bool) or not isinstance(entry, int)
+                                   or not opt.lo <= entry <= opt.hi):
+                raise ConfigError(f"{key}[{i}]: {entry!r} is not an integer {_num(opt.lo)}..{_num(opt.hi)}")
+            if entry in value[:i]:
+                raise ConfigError(f"{key}[{i}]: {entry!r} is listed twice")
         return list(value)
     elif kind == "channels":
         channels = parse_channels(value)

@@ -3,8 +3,9 @@ line, as far as it can without a restart.
 
 A part of ``Core``. Read and checked off the loop, prompts rendered off the loop (TTS is
 slow on a cache miss), then applied between two ticks. Taken up live: the IVR (flow,
-welcome, menu, prompts' words), screening, queue settings (same queue names) and the
-agents list. Anything else (card, span, seats, SIP, queue names, TTS voice or level) is
+welcome, menu, prompts' words), screening, queue settings (same queue names), the
+agents list and the recording section (policy, mode, retention: for what starts from now
+on). Anything else (card, span, seats, SIP, queue names, TTS voice or level) is
 saved but waits for a restart; the answer says which sections those are. A config file
 that does not validate changes nothing and is refused with the checker's message.
 """
@@ -21,7 +22,7 @@ from .control import CommandError
 from .errors import ConfigError
 from .promptset import VOICE_LANG, render_prompts
 
-LIVE = ("ivr", "prompts", "screening", "queue", "queues", "agents")
+LIVE = ("ivr", "prompts", "screening", "queue", "queues", "agents", "recording")
 NEEDS_RESTART_IVR = ("voice", "prompt_level_dbm0")  # the TTS voice and level of every prompt and spoken answer
 
 
@@ -66,6 +67,8 @@ class Reload:
             for q in all_queues(new):
                 logic.queue_cfg[q["name"]].update(q)
                 logic.acd.queues[q["name"]].strategy = strategy_name(q["strategy"])
+        if "recording" in live:  # calls answered from now on, retention and reserve at the next round
+            self.apply_recording(new["recording"])
         if "agents" in live:  # who may log in from now on; an agent logged in stays until logging out
             logic.book.clear()
             logic.book.update({a["id"]: a for a in new["agents"]})

@@ -2,10 +2,13 @@
 
 Each step (DESIGN.md "The core, as data flows through it"): read one A-law frame per
 port, decode, detect DTMF on all ports at once, feed card and detector events to the
-call logic, apply its actions, mix ``tx = M @ rx`` plus prompts and tones, tap the
-recorder, encode and write. All arrays are allocated here, once. The FXO ports' rows also go
-through a caller-ID receiver while their line is on hook and a call-progress detector while
-it is off hook (``CallerIdHeard``, ``LineTone``: ``appliance.fxolines`` decides what they mean).
+call logic, apply its actions, mix ``tx = M @ rx`` plus prompts and tones, encode, tap
+the recorder (each recorded caller's port, received and sent) and write. All arrays are
+allocated here, once. The FXO ports' rows also go through a caller-ID receiver while their
+line is on hook and a call-progress detector while it is off hook (``CallerIdHeard``,
+``LineTone``: ``appliance.fxolines`` decides what they mean), and the trunk ports' rows
+through another while an outbound call is dialled on them, from its ``Dial`` until
+``StopProgress`` or the port is cleared (``TrunkTone``: ``appliance.outbound`` classifies the attempt).
 
 IVR flows' HTTP lookups and spoken answers (``flowrun.HttpLookup``, ``flowrun.Say``)
 go to workers off the tick; each step collects what they have finished: a lookup's
@@ -34,7 +37,8 @@ from dsp.tones import ToneGenerator
 
 from .actions import (
     Answer, CallerIdHeard, Connect, Dial, Disconnect, Hangup, Hear, HttpResult, Isolate, LineTone, LogEvent, Play,
-    PromptDone, Publish, Ring, StartRecording, StartTone, StopPlay, StopRecording, StopRing, StopTone, WriteCall,
+    PlayRecording, PromptDone, Publish, Ring, SaveCampaign, StartRecording, StartTone, StopPlay, StopProgress,
+    StopRecording, StopRing, StopTone, TrunkTone, WriteCall,
 )
 from .errors import ApplianceError
 from .flowrun import HttpLookup, Say
@@ -76,12 +80,15 @@ class Runtime:
     speech : SpeechWorker or None
         Renders ``Say``; anything with ``submit(key, text)``, ``results()`` and
         ``wait(timeout)``. None: a ``Say`` is skipped (``PromptDone`` at once), with a warning.
+    playback : appliance.recplay.PlaybackWorker or None
+        Loads the recordings ``PlayRecording`` asks for, like ``speech`` (``submit(key, number)``);
+        None, or a recording that cannot be played: the ``code.failed`` prompt instead.
         The workers belong to the caller, who closes them.
     """
 
     def __init__(self, card: Card, logic, clock, player: PromptPlayer, *, media: bool = True,
                  recorder=None, journal=None, bus=None, tone_plan: str = "cn",
-                 lookups=None, speech=None) -> None:
+                 lookups=None, speech=None, playback=None) -> None:
         self.card, self.logic, self.clock, self.player = card, logic, clock, player
         self.media = media
         self.recorder, self.journal, self.bus = recorder, journal, bus
@@ -103,6 +110,7 @@ class Runtime:
         self.lookups, self.speech = lookups, speech
         self._lookups_out = 0  # submitted, answer not yet collected
         self._speech_out = 0
+        self.playback, self._playback_out = playback, 0  # recordings played over the phone (appliance.recplay)
         self._refused: list[HttpResult] = []  # lookups without a worker: answered at the next step
         self._say_gen = [0] * n  # per port, bumped whenever its playing stops or changes: older renderings are stale
         self._no_clip = np.zeros(0, np.int16)
@@ -115,6 +123,14 @@ class Runtime:
         lines = bool(self._fxo_ports) and media
         self.callerid = CallerIdReceiver(len(self._fxo_ports)) if lines else None
         self.progress = ProgressDetector(len(self._fxo_ports), plan=tone_plan) if lines else None
+        # the trunk ports: their rows of rx, and which are being dialled (``Dial`` until ``StopProgress`` or cleared)
+        self._trunk_ports = [p.index for p in card.ports if p.kind == PortKind.TRUNK]
+        self._trunk_row = {port: i for i, port in enumerate(self._trunk_ports)}
+        self._trk = np.array(self._trunk_ports, np.intp)
+        self.trunk_rx = np.zeros((len(self._trunk_ports), BLOCK), np.int16)
+        self._dialling = np.zeros(len(self._trunk_ports), bool)
+        self.dial_progress = ProgressDetector(len(self._trunk_ports), plan=tone_plan) \
+            if self._trunk_ports and media else None
 
     async def _run_paced(self, stop: asyncio.Event, paced: asyncio.Event) -> None:
         stats = self.stats
@@ -146,10 +162,16 @@ class Runtime:
             events += [Digit(ch, d) for ch, d in keys]
             if self.callerid is not None:
                 events += self._line_events(keys)
-        if self._lookups_out or self._speech_out or self._refused:
+            if self.dial_progress is not None and self._dialling.any():
+                events += self._trunk_events()
+        if self._lookups_out or self._speech_out or self._refused or self._playback_out:
             events += self._collect(now)  # before ``finished``: a failed rendering's PromptDone comes this step
-        events += [PromptDone(p) for p in self.player.finished(now)]
+        ended = [PromptDone(p) for p in self.player.finished(now)]
+        gens = {id(ev): self._say_gen[ev.port] for ev in ended}
+        events += ended
         for ev in events:
+            if id(ev) in gens and self._say_gen[ev.port] != gens[id(ev)]:
+                continue  # an event earlier in this step started something new on the port: this end is stale
             self.apply(self.logic.handle(ev, now), now)
             if type(ev) is Released:  # cleared by the far end: same fresh start as our own Hangup
                 self._idle_port(ev.port)
@@ -176,6 +198,13 @@ class Runtime:
                     events.append(LineTone(ports[e.channel], e.tone))
         return events
 
+    def _trunk_events(self) -> list:
+        """Call-progress tones recognised on the trunk channels being dialled (``TrunkTone``)."""
+        np.take(self.rx, self._trk, axis=0, out=self.trunk_rx)
+        on, ports = self._dialling, self._trunk_ports
+        return [TrunkTone(ports[e.channel], e.tone) for e in self.dial_progress.process(self.trunk_rx)
+                if type(e) is ToneEvent and e.end_s is None and on[e.channel]]
+
     def _mix(self) -> None:
         np.copyto(self.rxf, self.rx)
         self.switch.mix(self.rxf, self.txf)
@@ -183,9 +212,9 @@ class Runtime:
         self.tones.add_to(self.txf)
         np.clip(self.txf, -32768, 32767, out=self.txf)
         np.copyto(self.tx, self.txf, casting="unsafe")
-        if self.recorder is not None:
-            self.recorder.tap(self.rx_alaw, self.rx)
         alaw_encode(self.tx, out=self.tx_alaw)
+        if self.recorder is not None:  # a call's caller, both ways: follows transfers and conferences
+            self.recorder.tap(self.rx_alaw, self.rx, self.tx_alaw, self.tx)
         self.card.write(self.tx_alaw)
 
     def apply(self, actions: list, now: float) -> None:
@@ -210,6 +239,8 @@ class Runtime:
                 self.player.stop(a.port)
             elif kind is Say:
                 self._say(a.port, a.text, now)
+            elif kind is PlayRecording:
+                self._play_recording(a.port, a.number, now)
             elif kind is HttpLookup:
                 self._lookup(a)
             elif kind is StartTone:
@@ -234,6 +265,12 @@ class Runtime:
                 card.ring(a.port, a.caller)
             elif kind is Dial:
                 card.dial(a.port, a.number)
+                self._listen_progress(a.port, True)
+            elif kind is StopProgress:
+                self._listen_progress(a.port, False)
+            elif kind is SaveCampaign:
+                if self.journal is not None:
+                    self.journal.put_campaign(a.name, self.clock.epoch(now), a.data)
             elif kind is StopRing:
                 card.stop_ring(a.port)
             elif kind is Connect:
@@ -272,6 +309,15 @@ class Runtime:
         if row is not None and self.callerid is not None:  # on hook: the next ring's caller ID starts afresh
             self._fxo_off[row] = False
             self.callerid.reset(row)
+        self._listen_progress(port, False)
+
+    def _listen_progress(self, port: int, on: bool) -> None:
+        """Follow trunk ``port``'s call-progress tones (from a fresh start) or stop."""
+        row = self._trunk_row.get(port)
+        if row is not None and self.dial_progress is not None:
+            self._dialling[row] = on
+            if on:
+                self.dial_progress.reset(row)
 
     # --- work off the tick: lookups and speech ----------------------------------------------------
 
@@ -293,6 +339,22 @@ class Runtime:
         self.speech.submit((port, self._say_gen[port]), text)
         self._speech_out += 1
 
+    def _play_recording(self, port: int, number: int, now: float) -> None:
+        """Like a ``Say``: silence until the recording is loaded off the tick (``_collect`` plays it)."""
+        self.player.stop(port)
+        self._say_gen[port] += 1
+        if self.playback is None:
+            self._play_failed(port, now)
+            return
+        self.playback.submit((port, self._say_gen[port]), number)
+        self._playback_out += 1
+
+    def _play_failed(self, port: int, now: float) -> None:
+        try:
+            self.player.play(port, "code.failed", now)
+        except ApplianceError:
+            self.player.play_clip(port, _NOTHING, now)
+
     def _collect(self, now: float) -> list:
         """Start the renderings that are in and still wanted; the lookups' answers as ``HttpResult`` events."""
         events, self._refused = self._refused, []
@@ -305,6 +367,15 @@ class Runtime:
                     log.warning("speech on port %d failed (%s); the flow goes on as if it had been said", port, error)
                     samples = self._no_clip
                 self.player.play_clip(port, samples, now)
+        if self._playback_out:
+            for (port, gen), samples, error in self.playback.results():
+                self._playback_out -= 1
+                if gen != self._say_gen[port]:
+                    continue  # hung up (or stopped) while it was loading
+                if samples is None:
+                    self._play_failed(port, now)
+                else:
+                    self.player.play_clip(port, samples, now)
         if self._lookups_out:
             for key, ok, fields in self.lookups.results():
                 self._lookups_out -= 1
@@ -314,7 +385,8 @@ class Runtime:
     def _finish_work(self) -> None:
         """Virtual time only: let outstanding lookups and renderings finish before time moves on."""
         for name, worker, out in (("lookups", self.lookups, self._lookups_out),
-                                  ("speech", self.speech, self._speech_out)):
+                                  ("speech", self.speech, self._speech_out),
+                                  ("recordings", self.playback, self._playback_out)):
             if out and not worker.wait(VIRTUAL_WAIT_S):
                 log.warning("%d %s still unfinished after %.0f s; virtual time goes on without them",
                             out, name, VIRTUAL_WAIT_S)
@@ -334,7 +406,7 @@ class Runtime:
             return (math.floor(self.now / TICK_S + 1e-9) + 1) * TICK_S  # after a stop between ticks: the next one
         times = [t for t in (self.card.next_deadline(), self.logic.next_deadline(), self.player.next_deadline())
                  if t is not None]
-        if self._lookups_out or self._speech_out or self._refused:
+        if self._lookups_out or self._speech_out or self._refused or self._playback_out:
             times.append(self.now + TICK_S)
         return max(min(times), self.now + MIN_EVENT_STEP_S) if times else float("inf")
 

@@ -11,7 +11,7 @@ how long it lasted, the new state and its reason.
 from __future__ import annotations
 
 from .acd import Agent
-from .actions import Action, LogEvent, Play, Publish, StartTone, StopPlay, StopTone
+from .actions import Action, LogEvent, Play, PlayRecording, Publish, StartTone, StopPlay, StopTone
 from .featurecodes import INTERDIGIT_S, Code, complete, parse
 
 OFFERABLE = "available"
@@ -67,8 +67,8 @@ class Seats:
         except ValueError as e:
             return out + [LogEvent("", "agent.code", {"seat": agent.seat, "code": digits, "ok": False,
                                                       "error": str(e)}), Play(port, "code.failed")]
-        return out + [LogEvent("", "agent.code", {"seat": agent.seat, "code": digits, "ok": True}), *outcome,
-                      Play(port, "code.done")]
+        done = [] if code.action == "play" else [Play(port, "code.done")]  # a recording played is its own answer
+        return out + [LogEvent("", "agent.code", {"seat": agent.seat, "code": digits, "ok": True}), *outcome, *done]
 
     def _dial_timeouts(self, now: float) -> list[Action]:
         out: list[Action] = []
@@ -136,6 +136,8 @@ class Seats:
             out = self._logout(agent, now)
             agent.resume, agent.resume_reason = "logged_out", None
             return out
+        elif code.action == "play":  # a recording, heard while the phone stays off hook (appliance.recplay)
+            return [PlayRecording(agent.port, int(code.number))]
         elif code.action == "available":
             agent.resume, agent.resume_reason, agent.wrap_until = "available", None, None
         else:

@@ -27,7 +27,8 @@ SEAT_STATES = ("available", "ringing", "talking", "wrap_up", "busy", "logged_out
 REASONS = ("other", "rest", "meal", "meeting", "training", "paperwork", "no_answer", "supervisor", "off_hook")
 LABELS = ("web.trunks", "web.seats", "web.queue", "web.queue.empty", "web.today", "web.live", "web.offline",
           "web.col.seat", "web.col.extension", "web.col.state", "web.col.caller", "web.col.since",
-          "web.col.position", "web.col.waiting", "web.alarm.port", "web.alarm.card.removed")
+          "web.col.position", "web.col.waiting", "web.alarm.port", "web.alarm.card.removed",
+          "web.alarm.recording.disk_full", "web.alarm.recording.write_failed")
 
 
 def _json(obj: dict, status: int = 200) -> bottle.HTTPResponse:

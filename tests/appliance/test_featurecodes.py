@@ -21,13 +21,15 @@ from appliance.featurecodes import BUSY_REASONS, REASONS, Code, complete, parse
     ("*43#", Code("busy", reason="meeting")),
     ("*44#", Code("busy", reason="training")),
     ("*45#", Code("busy", reason="paperwork")),
+    ("*6123#", Code("play", number="123")),
+    ("*60042#", Code("play", number="0042")),  # the number as dialled; its value is 42
 ])
 def test_codes(digits, code):
     assert parse(digits) == code
 
 
 def not_a_code(digits: str) -> str:
-    return f"{digits!r} is not a feature code (*1 ID * PIN #, *2#, *3#, *4 R #)"
+    return f"{digits!r} is not a feature code (*1 ID * PIN #, *2#, *3#, *4 R #, *6 N #)"
 
 
 @pytest.mark.parametrize("digits, message", [
@@ -39,7 +41,10 @@ def not_a_code(digits: str) -> str:
     ("*3*1#", "'*3*1#': *3 takes no number"),
     ("*4*2#", "'*4*2#': *4 takes no number"),
     ("*2*#", "'*2*#': *2 takes no number"),
+    ("*6#", "'*6#': *6 takes one recording number (*6 N #)"),
+    ("*61*2#", "'*61*2#': *6 takes one recording number (*6 N #)"),
     ("*5#", not_a_code("*5#")),
+    ("*7#", not_a_code("*7#")),
     ("*0#", not_a_code("*0#")),
     ("**#", not_a_code("**#")),
     ("*#", not_a_code("*#")),

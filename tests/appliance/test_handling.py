@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from appliance.acd import Agent
 from appliance.actions import (
-    Connect, Dial, Hangup, Hear, Isolate, LogEvent, Play, Publish, Ring, StartRecording, StartTone, StopPlay,
+    Connect, Dial, Hangup, Hear, Isolate, LogEvent, Play, Publish, Ring, StartTone, StopPlay,
     StopRing, StopTone, WriteCall,
 )
 from appliance.callcontrol import CallCentre

@@ -45,7 +45,7 @@ def test_wal_mode_and_schema(tmp_path, journal):
                        "CREATE INDEX call_events_ts ON call_events (ts)",
                        "CREATE INDEX call_callers_national ON call_callers (caller_national)"}
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"calls", "call_events", "call_callers", "seat_states"}
+    assert tables == {"calls", "call_events", "call_callers", "seat_states", "call_outbound", "campaigns"}
     con.close()
 
 

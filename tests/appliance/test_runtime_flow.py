@@ -20,7 +20,7 @@ from appliance.player import PromptPlayer
 from appliance.prompts import PromptLibrary, beep
 from appliance.runtime import TICK_S, Runtime
 from appliance.speech import SpeechWorker
-from drivers.base import Seized
+from drivers.base import Digit, Seized
 from drivers.sim import SimCard
 from drivers.sim.parties import CallerScript
 from dsp.tones import sine, to_int16
@@ -340,3 +340,15 @@ def test_a_prompt_missing_from_the_set_is_logged_and_skipped_not_raised_into_the
         rt.run_until(0.5)
     assert logic.seen(PromptDone) == [(tick(6), PromptDone(1))]
     assert "prompt 'nope' is not loaded; loaded: welcome; port 1 plays nothing" in caplog.text
+
+
+def test_a_prompt_ending_in_the_step_where_a_key_starts_the_next_is_not_reported_for_the_next():
+    """The welcome ends in the same step as a key that starts the voicemail greeting: the logic must not hear
+    "prompt done" for the greeting just begun (it would skip it)."""
+    card = SimCard(2, 1, media=False)
+    logic = Script(at=[(0.1, [Play(1, "a")])], on=lambda ev, now: [Play(1, "b")] if isinstance(ev, Digit) else [])
+    rt = runtime(logic, media=False, card=card, prompts={"a": np.ones(3200, np.int16), "b": np.ones(3200, np.int16)})
+    card.phone_dials(2, "5")  # the key arrives 0.5 s from now: when "a" (0.4 s from 0.1) ends
+    rt.run_until(2.0)
+    assert [(round(t, 6), ev) for t, ev in logic.seen(Digit, PromptDone)] == [(0.5, Digit(2, "5")),
+                                                                              (0.9, PromptDone(1))]

@@ -117,24 +117,24 @@ def test_chunks_in_any_order_with_odd_padding(tmp_path):
     assert np.array_equal(got, x)
 
 
-def test_crashed_writer_readable_to_last_patch(tmp_path):
+def test_crashed_writer_readable_to_last_flush(tmp_path):
     p = tmp_path / "crash.wav"
-    # a child process writes 12 s in 20 ms frames and dies without close()
+    # a child process writes 12.6 s in 20 ms frames and dies without close()
     script = (
         "import os, numpy as np\n"
         "from appliance.wavfile import AlawWavWriter\n"
         f"w = AlawWavWriter({str(p)!r}, 2)\n"
         "rng = np.random.default_rng(5)\n"
-        "for _ in range(600):\n"
+        "for _ in range(630):\n"
         "    w.write(rng.integers(0, 256, size=(2, 160), dtype=np.uint8))\n"
         "os._exit(0)\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=os.getcwd())
+    assert p.stat().st_size == HEADER_SIZE + 2 * 96000  # flushed, sizes patched, every whole second
     got, rate = read_alaw_wav(p)
-    assert got.shape == (2, 80000)  # patched at 5 s and 10 s
-    assert got.shape[1] / rate >= 10.0
+    assert got.shape == (2, 96000)  # the last 0.6 s was still in the buffer
     rng = np.random.default_rng(5)
-    expect = np.concatenate([rng.integers(0, 256, size=(2, 160), dtype=np.uint8) for _ in range(500)], axis=1)
+    expect = np.concatenate([rng.integers(0, 256, size=(2, 160), dtype=np.uint8) for _ in range(600)], axis=1)
     assert np.array_equal(got, expect)
 
 
