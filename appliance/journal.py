@@ -15,7 +15,6 @@ import concurrent.futures
 import json
 import math
 import logging
-import numbers
 import os
 import queue
 import sqlite3
@@ -23,83 +22,14 @@ import threading
 from typing import Any, Callable
 
 from .errors import ApplianceError
+from .journalschema import (
+    CALL_COLUMNS, CALLER_COLUMNS, CHOICES, DELETE_CALLER, DELETE_OUTBOUND, INSERT_CALL, INSERT_CALLER, INSERT_EVENT,
+    INSERT_OUTBOUND, OUTBOUND_COLUMNS, RECORD_FIELDS, SCHEMA_SQL, SCHEMA_VERSION, SELECT_CALLS, call_dict, validate_call,
+)
+
+__all__ = ["CALL_COLUMNS", "CALLER_COLUMNS", "CHOICES", "OUTBOUND_COLUMNS", "RECORD_FIELDS", "Journal", "JournalError"]
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
-
-# column -> the Python type stored; numpy scalars are accepted and converted
-CALL_COLUMNS: dict[str, type] = {
-    "call_id": str, "direction": str, "caller": str, "called": str, "trunk_port": int,
-    "queue": str, "seat": int, "agent": str, "start_ts": float, "answer_ts": float,
-    "queued_ts": float, "agent_answer_ts": float, "end_ts": float, "wait_s": float,
-    "talk_s": float, "disposition": str, "ended_by": str, "recording": str,
-}
-# Caller identification (appliance.caller), added after schema version 1 shipped. A record may carry these
-# keys too; they live in their own table (created on open, so an older journal keeps working and an older
-# firmware still writes here), and a call read back has them only when its record had them.
-CALLER_COLUMNS: dict[str, type] = {"caller_national": str, "caller_area": str, "caller_kind": str}
-# Outbound attempts (appliance.outbound), added the same way: the number dialled, the classified result and the
-# Q.850 cause the trunk gave (None when it gave none), and the campaign of a group call. A call dialled out
-# (direction "out") has them; so has an inbound call with a leg dialled out (a transfer to a number, a callback).
-OUTBOUND_COLUMNS: dict[str, type] = {"number": str, "result": str, "cause": int, "campaign": str}
-RECORD_FIELDS: dict[str, type] = {**CALL_COLUMNS, **CALLER_COLUMNS, **OUTBOUND_COLUMNS}
-_ACCEPT = {str: (str,), int: (numbers.Integral,), float: (numbers.Real,)}
-CHOICES = {
-    "direction": ("in", "out"),
-    # blocked: screened out, never queued; transferred: to a number outside; overflow: a full or timed-out
-    # queue sent the caller away (goodbye or hang-up); voicemail: left a message
-    "disposition": ("answered", "abandoned", "ivr", "failed", "blocked", "transferred", "overflow", "voicemail"),
-    "ended_by": ("caller", "agent", "system"),
-    "caller_kind": ("mobile", "landline", "service", "international", "unknown"),  # appliance.caller.KINDS
-    # appliance.outbound.RESULTS; an outbound call's disposition is answered (result answered) or failed
-    "result": ("answered", "busy", "no_answer", "vacant", "congestion", "rejected", "fax", "invalid", "failed"),
-}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
-    call_id TEXT PRIMARY KEY, direction TEXT, caller TEXT, called TEXT, trunk_port INTEGER,
-    queue TEXT, seat INTEGER, agent TEXT, start_ts REAL, answer_ts REAL, queued_ts REAL,
-    agent_answer_ts REAL, end_ts REAL, wait_s REAL, talk_s REAL, disposition TEXT,
-    ended_by TEXT, recording TEXT
-);
-CREATE INDEX IF NOT EXISTS calls_start_ts ON calls (start_ts);
-CREATE TABLE IF NOT EXISTS call_events (
-    id INTEGER PRIMARY KEY, call_id TEXT, ts REAL, type TEXT, data TEXT
-);
-CREATE INDEX IF NOT EXISTS call_events_call_id ON call_events (call_id);
-CREATE INDEX IF NOT EXISTS call_events_ts ON call_events (ts);
-CREATE TABLE IF NOT EXISTS call_callers (
-    call_id TEXT PRIMARY KEY, caller_national TEXT, caller_area TEXT, caller_kind TEXT
-);
-CREATE INDEX IF NOT EXISTS call_callers_national ON call_callers (caller_national);
-CREATE TABLE IF NOT EXISTS seat_states (
-    seat INTEGER PRIMARY KEY, ts REAL, data TEXT
-);
-CREATE TABLE IF NOT EXISTS call_outbound (
-    call_id TEXT PRIMARY KEY, number TEXT, result TEXT, cause INTEGER, campaign TEXT
-);
-CREATE TABLE IF NOT EXISTS campaigns (
-    name TEXT PRIMARY KEY, ts REAL, data TEXT
-);
-"""
-# every agent.state event also replaces its seat's row in seat_states: the seats' last states, read at start
-# (appliance.seats restores them) without scanning the events
-
-_COLS = tuple(CALL_COLUMNS)
-_INSERT_CALL = (f"INSERT OR REPLACE INTO calls ({', '.join(_COLS)}) "
-                f"VALUES ({', '.join('?' * len(_COLS))})")
-_INSERT_EVENT = "INSERT INTO call_events (call_id, ts, type, data) VALUES (?, ?, ?, ?)"
-_INSERT_CALLER = (f"INSERT OR REPLACE INTO call_callers (call_id, {', '.join(CALLER_COLUMNS)}) "
-                  f"VALUES (?{', ?' * len(CALLER_COLUMNS)})")
-_DELETE_CALLER = "DELETE FROM call_callers WHERE call_id = ?"
-_INSERT_OUTBOUND = (f"INSERT OR REPLACE INTO call_outbound (call_id, {', '.join(OUTBOUND_COLUMNS)}) "
-                    f"VALUES (?{', ?' * len(OUTBOUND_COLUMNS)})")
-_DELETE_OUTBOUND = "DELETE FROM call_outbound WHERE call_id = ?"
-_SELECT_CALLS = (f"SELECT calls.*, k.call_id IS NOT NULL AS _has_caller, "
-                 f"{', '.join('k.' + c for c in CALLER_COLUMNS)}, o.call_id IS NOT NULL AS _has_outbound, "
-                 f"{', '.join('o.' + c for c in OUTBOUND_COLUMNS)} FROM calls LEFT JOIN call_callers k "
-                 f"ON k.call_id = calls.call_id LEFT JOIN call_outbound o ON o.call_id = calls.call_id")
 
 _STOP = object()
 
@@ -108,62 +38,27 @@ class JournalError(ApplianceError):
     """The journal file cannot be opened, or a queued write failed in the writer thread."""
 
 
-def _validate_call(record: dict) -> tuple[tuple, tuple | None, tuple | None]:
-    """The calls row of ``record``, its call_callers row (None when it has no caller identification keys) and its
-    call_outbound row (None when it has no outbound keys)."""
-    if not isinstance(record, dict):
-        raise ValueError(f"a call record must be a dict, got {type(record).__name__}")
-    unknown = sorted(set(record) - set(RECORD_FIELDS))
-    if unknown:
-        raise ValueError(f"unknown call record keys {unknown}; allowed: {list(RECORD_FIELDS)}")
-    if not isinstance(record.get("call_id"), str) or not record["call_id"]:
-        raise ValueError(f"call_id must be a non-empty string, got {record.get('call_id')!r}")
-    row = _check_values(record, _COLS)
-    caller = (record["call_id"], *_check_values(record, CALLER_COLUMNS)) if set(record) & set(CALLER_COLUMNS) \
-        else None
-    outbound = (record["call_id"], *_check_values(record, OUTBOUND_COLUMNS)) \
-        if set(record) & set(OUTBOUND_COLUMNS) else None
-    return row, caller, outbound
-
-
-def _check_values(record: dict, keys) -> tuple:
-    row = []
-    for key in keys:
-        value = record.get(key)
-        if value is not None:
-            kind = RECORD_FIELDS[key]
-            if not isinstance(value, _ACCEPT[kind]) or isinstance(value, bool):
-                raise ValueError(f"call record {key}={value!r} must be {kind.__name__} or None")
-            if key in CHOICES and value not in CHOICES[key]:
-                raise ValueError(f"call record {key}={value!r} must be one of {CHOICES[key]}")
-            value = kind(value)
-            if kind is float and not math.isfinite(value):
-                raise ValueError(f"call record {key}={value!r} must be a finite number")
-        row.append(value)
-    return tuple(row)
-
-
-def _write(con: sqlite3.Connection, kind: str, row: tuple) -> None:
+def write_row(con: sqlite3.Connection, kind: str, row: tuple) -> None:
     """One queued write: a call (its calls row, then its call_callers row or none), an event, or a job."""
     if kind == "job":
         _job(con, *row)
         return
     if kind != "call":
-        con.execute(_INSERT_EVENT, row)
+        con.execute(INSERT_EVENT, row)
         if row[2] == "agent.state":
             con.execute("INSERT OR REPLACE INTO seat_states (seat, ts, data) VALUES (json_extract(?, '$.seat'), ?, ?)",
                         (row[3], row[1], row[3]))
         return
     call, caller, outbound = row
-    con.execute(_INSERT_CALL, call)
+    con.execute(INSERT_CALL, call)
     if caller is not None:
-        con.execute(_INSERT_CALLER, caller)
+        con.execute(INSERT_CALLER, caller)
     else:  # the whole record is replaced: an older caller identification goes too
-        con.execute(_DELETE_CALLER, (call[0],))
+        con.execute(DELETE_CALLER, (call[0],))
     if outbound is not None:
-        con.execute(_INSERT_OUTBOUND, outbound)
+        con.execute(INSERT_OUTBOUND, outbound)
     else:
-        con.execute(_DELETE_OUTBOUND, (call[0],))
+        con.execute(DELETE_OUTBOUND, (call[0],))
 
 
 def _job(con: sqlite3.Connection, fn: Callable, fut: concurrent.futures.Future, outcome: list) -> None:
@@ -188,15 +83,6 @@ def _settle(writes: list[tuple]) -> None:
                 fut.set_result(outcome[1])
             else:
                 fut.set_exception(outcome[1] if outcome else JournalError("the job's transaction failed"))
-
-
-def _call_dict(r: sqlite3.Row) -> dict:
-    d = dict(r)
-    for flag, columns in (("_has_caller", CALLER_COLUMNS), ("_has_outbound", OUTBOUND_COLUMNS)):
-        if not d.pop(flag):
-            for key in columns:
-                del d[key]
-    return d
 
 
 def _json_default(obj: Any) -> Any:
@@ -263,7 +149,7 @@ class Journal:
         if version > SCHEMA_VERSION:
             raise JournalError(f"journal {self.path!r} has schema version {version}; "
                                f"this firmware knows up to {SCHEMA_VERSION}")
-        con.executescript("BEGIN;" + _SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+        con.executescript("BEGIN;" + SCHEMA_SQL + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
 
     # ---- writes (any thread, never block on the disk) ----
 
@@ -282,7 +168,7 @@ class Journal:
         ValueError
             Naming unknown keys, or a value of the wrong type or outside its choices.
         """
-        self._put(("call", _validate_call(record)))
+        self._put(("call", validate_call(record)))
 
     def add_event(self, call_id: str, ts: float, type: str, data: dict | None = None) -> None:
         """Queue one call event; ``data`` is stored as JSON (``ValueError`` if it cannot be)."""
@@ -387,7 +273,7 @@ class Journal:
         try:
             con.execute("BEGIN")
             for kind, row in writes:
-                _write(con, kind, row)
+                write_row(con, kind, row)
             con.execute("COMMIT")
             self.commits += 1
             _settle(writes)
@@ -401,7 +287,7 @@ class Journal:
         # one bad row must not cost the others: retry row by row, keep the first error
         for kind, row in writes:
             try:
-                _write(con, kind, row)
+                write_row(con, kind, row)
             except Exception as e:  # noqa: BLE001 - reported to the next flush()/close()
                 log.error("journal %s: dropped %s %r: %s", self.path, kind, row[0][0] if kind == "call" else row[0], e)
                 with self._err_lock:
@@ -420,8 +306,8 @@ class Journal:
     def get_call(self, call_id: str) -> dict | None:
         """The committed call row as a dict of all columns (and ``CALLER_COLUMNS`` when its record had them),
         or None."""
-        rows = self._query(_SELECT_CALLS + " WHERE calls.call_id = ?", (call_id,))
-        return _call_dict(rows[0]) if rows else None
+        rows = self._query(SELECT_CALLS + " WHERE calls.call_id = ?", (call_id,))
+        return call_dict(rows[0]) if rows else None
 
     def calls(self, since_ts: float | None = None, until_ts: float | None = None,
               limit: int = 1000) -> list[dict]:
@@ -433,9 +319,9 @@ class Journal:
         if until_ts is not None:
             where.append("calls.start_ts < ?")
             args.append(until_ts)
-        sql = _SELECT_CALLS + (" WHERE " + " AND ".join(where) if where else "")
+        sql = SELECT_CALLS + (" WHERE " + " AND ".join(where) if where else "")
         rows = self._query(sql + " ORDER BY calls.start_ts DESC, calls.call_id LIMIT ?", (*args, int(limit)))
-        return [_call_dict(r) for r in rows]
+        return [call_dict(r) for r in rows]
 
     def events(self, call_id: str) -> list[dict]:
         """Committed events of one call in time order: dicts with id, call_id, ts, type, data (decoded)."""
@@ -444,9 +330,9 @@ class Journal:
 
     def calls_from(self, national: str, limit: int = 10) -> list[dict]:
         """Committed calls whose caller normalised to ``national`` (``appliance.caller``), newest first."""
-        rows = self._query(_SELECT_CALLS + " WHERE k.caller_national = ? ORDER BY calls.start_ts DESC LIMIT ?",
+        rows = self._query(SELECT_CALLS + " WHERE k.caller_national = ? ORDER BY calls.start_ts DESC LIMIT ?",
                            (national, int(limit)))
-        return [_call_dict(r) for r in rows]
+        return [call_dict(r) for r in rows]
 
     def seat_states(self) -> list[dict]:
         """Each seat's last ``agent.state`` event data (seat, agent_id, state, reason, ...) and its ``ts`` (epoch
