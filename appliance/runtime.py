@@ -43,15 +43,14 @@ from .actions import (
 from .errors import ApplianceError
 from .flowrun import HttpLookup, Say
 from .player import PromptPlayer
+from .tickwork import EMPTY_CLIP, OffTickWork
 from .switch import Switch
 
 log = logging.getLogger(__name__)
 
 PACE_TIMEOUT_S = 0.04  # two ticks without the card's "frames ready": tick anyway
 TICK_S = BLOCK / 8000  # 20 ms
-_NOTHING = np.zeros(0, np.int16)  # an empty clip: its PromptDone comes at once
 MIN_EVENT_STEP_S = 0.001  # event mode never steps by less, so a stuck deadline cannot spin
-VIRTUAL_WAIT_S = 60.0  # virtual time waits this long (host seconds) at most for a lookup or a rendering
 
 
 @dataclass
@@ -62,7 +61,7 @@ class TickStats:
     unpaced: int = 0  # ticks a hardware-paced loop ran without the card's "frames ready"
 
 
-class Runtime:
+class Runtime(OffTickWork):
     """Drives ``logic`` (a CallCentre) with ``card`` on ``clock``.
 
     Parameters
@@ -233,7 +232,7 @@ class Runtime:
                     self.player.play(a.port, a.prompt, now)
                 except ApplianceError as e:  # a prompt missing from the set must not stop the tick: skip it
                     log.error("%s; port %d plays nothing", e, a.port)
-                    self.player.play_clip(a.port, _NOTHING, now)
+                    self.player.play_clip(a.port, EMPTY_CLIP, now)
             elif kind is StopPlay:
                 self._say_gen[a.port] += 1
                 self.player.stop(a.port)
@@ -318,78 +317,6 @@ class Runtime:
             self._dialling[row] = on
             if on:
                 self.dial_progress.reset(row)
-
-    # --- work off the tick: lookups and speech ----------------------------------------------------
-
-    def _lookup(self, a: HttpLookup) -> None:
-        if self.lookups is None:
-            self._refused.append(HttpResult(a.call_id, False, {"error": "no lookup worker"}))
-            return
-        self.lookups.submit(a.call_id, a.url, a.timeout_s)
-        self._lookups_out += 1
-
-    def _say(self, port: int, text: str, now: float) -> None:
-        """Like a Play whose clip comes later: the port falls silent until the rendering is in."""
-        self.player.stop(port)
-        self._say_gen[port] += 1
-        if self.speech is None:
-            log.warning("no speech worker: port %d skips saying %r", port, text[:40])
-            self.player.play_clip(port, self._no_clip, now)
-            return
-        self.speech.submit((port, self._say_gen[port]), text)
-        self._speech_out += 1
-
-    def _play_recording(self, port: int, number: int, now: float) -> None:
-        """Like a ``Say``: silence until the recording is loaded off the tick (``_collect`` plays it)."""
-        self.player.stop(port)
-        self._say_gen[port] += 1
-        if self.playback is None:
-            self._play_failed(port, now)
-            return
-        self.playback.submit((port, self._say_gen[port]), number)
-        self._playback_out += 1
-
-    def _play_failed(self, port: int, now: float) -> None:
-        try:
-            self.player.play(port, "code.failed", now)
-        except ApplianceError:
-            self.player.play_clip(port, _NOTHING, now)
-
-    def _collect(self, now: float) -> list:
-        """Start the renderings that are in and still wanted; the lookups' answers as ``HttpResult`` events."""
-        events, self._refused = self._refused, []
-        if self._speech_out:
-            for (port, gen), samples, error in self.speech.results():
-                self._speech_out -= 1
-                if gen != self._say_gen[port]:
-                    continue  # stopped, replaced or hung up while rendering: never to the port's next caller
-                if samples is None:
-                    log.warning("speech on port %d failed (%s); the flow goes on as if it had been said", port, error)
-                    samples = self._no_clip
-                self.player.play_clip(port, samples, now)
-        if self._playback_out:
-            for (port, gen), samples, error in self.playback.results():
-                self._playback_out -= 1
-                if gen != self._say_gen[port]:
-                    continue  # hung up (or stopped) while it was loading
-                if samples is None:
-                    self._play_failed(port, now)
-                else:
-                    self.player.play_clip(port, samples, now)
-        if self._lookups_out:
-            for key, ok, fields in self.lookups.results():
-                self._lookups_out -= 1
-                events.append(HttpResult(key, ok, fields))
-        return events
-
-    def _finish_work(self) -> None:
-        """Virtual time only: let outstanding lookups and renderings finish before time moves on."""
-        for name, worker, out in (("lookups", self.lookups, self._lookups_out),
-                                  ("speech", self.speech, self._speech_out),
-                                  ("recordings", self.playback, self._playback_out)):
-            if out and not worker.wait(VIRTUAL_WAIT_S):
-                log.warning("%d %s still unfinished after %.0f s; virtual time goes on without them",
-                            out, name, VIRTUAL_WAIT_S)
 
     def _write_call(self, record: dict) -> None:
         rec = {k: (self.clock.epoch(v) if k.endswith("_ts") and v is not None else v) for k, v in record.items()}
