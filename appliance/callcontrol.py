@@ -27,6 +27,7 @@ from .flowrun import FlowSession, Outcome
 from .handling import Handling
 from .legs import Legs
 from .messages import CATALOG
+from .callviews import Views
 from .linefaults import LineFaults
 from .outbound import SIGNALS, Outbound, OutboundCall
 from .queueing import AHT_START_S, AHT_WEIGHT, Queueing
@@ -43,7 +44,7 @@ def _queue_settings(queues: dict | list[dict]) -> list[dict]:
     return [{**{k: copy.deepcopy(o.default) for k, o in QUEUE_OPTIONS.items()}, **q} for q in items]
 
 
-class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults, Outbound):
+class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults, Outbound, Views):
     """The call path of the box.
 
     Parameters
@@ -387,33 +388,3 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults, Outbo
         self.parked.pop(call.call_id, None)
         del self.by_id[call.call_id]
         return out + self._dispatch(now)
-
-    # --- views ------------------------------------------------------------------------------------
-
-    def snapshot(self, now: float) -> dict:
-        """Trunks, seats and queues for the status command; times are on the runtime's clock."""
-        trunk_state = {"ivr": "ivr", "blocked": "ivr", "queued": "queued", "ringing": "queued", "talking": "agent",
-                       "moving": "queued", "leaving": "ivr", "external": "external", "voicemail": "voicemail",
-                       "calling_back": "external"}
-        trunks = []
-        for channel, port in enumerate(self.trunk_ports, 1):
-            c = self.calls.get(port) or self.legs.get(port)
-            down = port in self.faulty_ports or self.port_spans.get(port) in self.span_alarms
-            trunks.append({"port": port, "channel": channel,
-                           "state": trunk_state.get(c.state, "idle") if c else ("alarm" if down else "idle"),
-                           "caller": c.caller if c else None, "call_id": c.call_id if c else None})
-        seats = []
-        for a in self.acd.agents:
-            c = self.by_id.get(a.call_id) if a.call_id else None
-            seats.append({"seat": a.seat, "name": a.name, "extension": a.extension, "state": a.state,
-                          "reason": a.reason, "agent_id": a.agent_id,
-                          "caller": c.caller if c else None, "call_id": a.call_id, "since": a.since})
-        queues = {}
-        for name, q in self.acd.queues.items():
-            queues[name] = [{"call_id": e.call_id, "caller": self.by_id[e.call_id].caller, "position": i + 1,
-                             "waiting_s": round(now - e.enqueued_at, 1), "callback": self.by_id[e.call_id].callback}
-                            for i, e in enumerate(q.entries)]
-        return {"trunks": trunks, "seats": seats, "queue": queues[self.queue_name], "queues": queues,
-                "today": {**self.counts, "in_progress": len(self.by_id)},
-                "alarms": {"spans": {str(k): v for k, v in sorted(self.span_alarms.items())},
-                           "ports": {str(k): v for k, v in sorted(self.faulty_ports.items())}}}
