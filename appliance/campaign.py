@@ -306,8 +306,8 @@ class Campaigns:
         self.campaigns.pop(name, None)
         self.campaigns[name] = camp
         info = {"campaign": name, **{k: v for k, v in camp.summary()["entries"].items() if v}}
-        return self.campaign_status(now, name), [LogEvent("", "campaign.started", info),
-                                                 Publish("campaign.started", info), self._save(camp, now)]
+        out = [LogEvent("", "campaign.started", info), Publish("campaign.started", info), self._save(camp, now)]
+        return self.campaign_status(now, name), out + self._campaigns_due(now)  # the free agents' first calls now
 
     def stop_campaign(self, name: str, now: float, *, pause: bool = False) -> list[Action]:
         """Stop (for good) or pause a running or paused campaign: calls still ringing an agent are cancelled."""
@@ -327,7 +327,8 @@ class Campaigns:
             raise ValueError(f"name: campaign {name!r} is {camp.state}; only a paused one resumes")
         camp.state = "running"
         info = {"campaign": name, "state": "running"}
-        return [LogEvent("", "campaign.state", info), Publish("campaign.state", info), self._save(camp, now)]
+        return [LogEvent("", "campaign.state", info), Publish("campaign.state", info), self._save(camp, now),
+                *self._campaigns_due(now)]
 
     def campaign_status(self, now: float, name: str | None = None, numbers: bool = False) -> dict:
         """One campaign's status (with each number's if ``numbers``), or all of them under ``campaigns``."""

@@ -349,6 +349,9 @@ class Runtime(OffTickWork):
         if self.clock.now() < until:
             self.clock.advance_to(until)
             self.now = until
+            if not self.media:  # event mode: the card's time too, so what a command does next starts from now
+                for ev in self.card.poll(until):  # (nothing is due by now: the loop stepped for all of it)
+                    self.apply(self.logic.handle(ev, until), until)
 
     async def run_realtime(self, stop: asyncio.Event, paced: asyncio.Event | None = None) -> None:
         """Tick every 20 ms against an absolute schedule (start + k * 20 ms): no drift.

@@ -132,3 +132,28 @@ def test_a_card_with_its_own_clock_paces_the_tick_and_a_silent_one_falls_back_to
     ticks_paced = asyncio.run(main())
     assert 29 <= ticks_paced <= 31  # one tick per signal (the last may still be pending)
     assert rt.stats.unpaced >= 4 and len(logic.times) == ticks_paced + rt.stats.unpaced
+
+
+def test_in_event_mode_an_action_between_steps_starts_from_the_time_reached():
+    """A command applied after ``run_until`` (a control API call) acts at that time: a seat rung then answers its
+    ring delay later, not at once (the card's own time had stood at its last event)."""
+    from appliance.actions import Ring
+    from drivers.base import OffHook
+    from drivers.sim import AgentScript
+
+    class Seen(Idle):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def handle(self, event, now):
+            self.events.append((round(now, 6), event))
+            return []
+
+    logic = Seen()
+    card = SimCard(2, 1, agent=AgentScript(ring_delay_s=2.0), media=False)
+    rt = Runtime(card, logic, VirtualClock(0.0), PromptPlayer(3, {}), media=False)
+    rt.run_until(100.0)
+    rt.apply([Ring(2, None)], rt.now)
+    rt.run_until(110.0)
+    assert logic.events[0] == (102.0, OffHook(2))
