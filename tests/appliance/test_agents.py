@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 
 from appliance.client import ApiError
-from appliance.clock import VirtualClock
 from appliance.control import CommandError
 from appliance.config import validate
-from appliance.core import Core, render_prompts
 from appliance.datadir import DataDir
-from appliance.prompts import PromptLibrary
 from drivers.sim import AgentScript, CallerScript, SimCard
 from dsp.levels import dbm0_to_amplitude, tone_level_dbm0
 from tests.appliance.servers import control_api
+from tests.appliance.simcore import cores
 
 EPOCH0 = 1_764_300_000.0  # 2025-11-28 03:20 UTC: virtual time starts here
 TICK = 0.02
@@ -42,21 +40,16 @@ def make_core():
     """A factory of cores on the simulated card in virtual time, all on one data dir (a second core is the
     first one restarted); every core is closed after the test."""
     root = tempfile.mkdtemp(prefix="agents-")  # short: the control socket's path is limited to 107 bytes
-    made = []
+    with cores() as new_core:
+        def make(scripts, *, epoch=EPOCH0, agents=AGENTS[:3], media=False, **cfg_updates):
+            data = DataDir.open(f"{root}/data", create=True)
+            cfg = validate({"card": {"trunk_channels": TRUNKS, "seats": len(scripts)}, "agents": agents,
+                            **cfg_updates})
+            card = SimCard(TRUNKS, len(scripts), agents=scripts, media=media, seed=1)
+            prompts = {"code.done": tone(DONE_HZ), "code.failed": tone(FAILED_HZ)}
+            return new_core(data, cfg, card, epoch=epoch, media=media, prompts=prompts), card
 
-    def make(scripts, *, epoch=EPOCH0, agents=AGENTS[:3], media=False, **cfg_updates):
-        data = DataDir.open(f"{root}/data", create=True)
-        cfg = validate({"card": {"trunk_channels": TRUNKS, "seats": len(scripts)}, "agents": agents, **cfg_updates})
-        card = SimCard(TRUNKS, len(scripts), agents=scripts, media=media, seed=1)
-        prompts = render_prompts(PromptLibrary(data.prompts, espeak=None, warn=lambda m: None), cfg)
-        prompts.update({"code.done": tone(DONE_HZ), "code.failed": tone(FAILED_HZ)})
-        core = Core(data, cfg, VirtualClock(epoch), card=card, prompts=prompts, media=media)
-        made.append(core)
-        return core, card
-
-    yield make
-    for core in made:
-        core.close()
+        yield make
     shutil.rmtree(root)
 
 

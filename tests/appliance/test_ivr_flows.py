@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import json
 import zoneinfo
 
 import numpy as np
 import pytest
 
-from appliance.clock import VirtualClock
 from appliance.config import validate
-from appliance.core import Core, render_prompts
+from appliance.core import render_prompts
 from appliance.datadir import DataDir
 from appliance.errors import ConfigError
 from appliance.flowrun import text_prompt
 from tests.appliance.servers import Answering, http_server
+from tests.appliance.simcore import cores
 from appliance.prompts import PromptLibrary
 from drivers.sim import AgentScript, CallerScript, SimCard
 from dsp.g711 import alaw_decode, alaw_encode
@@ -99,23 +100,17 @@ def make_core(tmp_path):
     ``prompts`` replaces rendered prompts by name (each must have been rendered); prompts
     are beeps (no espeak-ng) so the call path does not wait for speech at start.
     """
-    made = []
+    with cores() as new_core:
+        made = itertools.count()
 
-    def make(flow, *, epoch=TUESDAY_10AM, media=False, agent=None, network=None, prompts=None, **cfg_updates):
-        data = DataDir.open(tmp_path / f"data{len(made)}", create=True)
-        cfg = validate({"card": {"trunk_channels": 4, "seats": 3}, "ivr": {"flow": flow}, **cfg_updates})
-        card = SimCard(4, 3, agent=agent or AgentScript(ring_delay_s=2.0, talk_s=10.0), media=media, seed=1,
-                       network=network)
-        rendered = render_prompts(PromptLibrary(data.prompts, espeak=None, warn=lambda m: None), cfg)
-        assert set(prompts or {}) <= set(rendered)
-        rendered.update(prompts or {})
-        core = Core(data, cfg, VirtualClock(epoch), card=card, prompts=rendered, media=media)
-        made.append(core)
-        return core, card
+        def make(flow, *, epoch=TUESDAY_10AM, media=False, agent=None, network=None, prompts=None, **cfg_updates):
+            data = DataDir.open(tmp_path / f"data{next(made)}", create=True)
+            cfg = validate({"card": {"trunk_channels": 4, "seats": 3}, "ivr": {"flow": flow}, **cfg_updates})
+            card = SimCard(4, 3, agent=agent or AgentScript(ring_delay_s=2.0, talk_s=10.0), media=media, seed=1,
+                           network=network)
+            return new_core(data, cfg, card, epoch=epoch, media=media, prompts=prompts), card
 
-    yield make
-    for core in made:
-        core.close()
+        yield make
 
 
 def calls(core) -> dict[str, dict]:

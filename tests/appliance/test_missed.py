@@ -11,14 +11,12 @@ import tempfile
 import pytest
 
 from appliance.client import ApiError
-from appliance.clock import VirtualClock
 from appliance.config import validate
-from appliance.core import Core, render_prompts
 from appliance.datadir import DataDir
-from appliance.prompts import PromptLibrary
 from drivers.sim import AgentScript, CallerScript, OutboundScript, SimCard
 from drivers.sim.lines import LineScript
 from tests.appliance.servers import control_api
+from tests.appliance.simcore import cores
 
 EPOCH0 = 1_764_300_000.0  # 2025-11-28 03:20 UTC: virtual time starts here
 DUTY = "13900001111"  # the duty mobile: busy
@@ -40,23 +38,17 @@ def make_core():
     """Cores on one data dir (a second core is the first restarted) with 8 trunk channels and one seat whose
     agent answers after 2 s and talks 30 s; no media (keys as events). Closed after the test."""
     root = tempfile.mkdtemp(prefix="missed-")  # short: the control socket's path is limited to 107 bytes
-    made = []
+    with cores() as new_core:
+        def make(*, epoch=EPOCH0, agent=None, seats=1, media=False, n_fxo=0, network=None, **cfg_updates):
+            data = DataDir.open(f"{root}/data", create=True)
+            cfg = validate({"card": {"trunk_channels": 8, "seats": seats}, "ivr": {"flow": FLOW},
+                            "queue": {"max_wait_s": 10}, "screening": {"blacklist": [BLOCKED]}, **cfg_updates})
+            card = SimCard(8, seats, agent=agent or AgentScript(ring_delay_s=2.0, talk_s=30.0), media=media,
+                           seed=1, network={DUTY: OutboundScript("busy", setup_s=0.5, tone_s=3.0), **(network or {})},
+                           n_fxo=n_fxo)
+            return new_core(data, cfg, card, epoch=epoch, media=media), card
 
-    def make(*, epoch=EPOCH0, agent=None, seats=1, media=False, n_fxo=0, network=None, **cfg_updates):
-        data = DataDir.open(f"{root}/data", create=True)
-        cfg = validate({"card": {"trunk_channels": 8, "seats": seats}, "ivr": {"flow": FLOW},
-                        "queue": {"max_wait_s": 10}, "screening": {"blacklist": [BLOCKED]}, **cfg_updates})
-        card = SimCard(8, seats, agent=agent or AgentScript(ring_delay_s=2.0, talk_s=30.0), media=media, seed=1,
-                       network={DUTY: OutboundScript("busy", setup_s=0.5, tone_s=3.0), **(network or {})},
-                       n_fxo=n_fxo)
-        prompts = render_prompts(PromptLibrary(data.prompts, espeak=None, warn=lambda m: None), cfg)
-        core = Core(data, cfg, VirtualClock(epoch), card=card, prompts=prompts, media=media)
-        made.append(core)
-        return core, card
-
-    yield make
-    for core in made:
-        core.close()
+        yield make
     shutil.rmtree(root)
 
 

@@ -4,20 +4,19 @@ can play (signalled, and heard only as tones); the result of a transfer leg and 
 
 from __future__ import annotations
 
+import itertools
 import numpy as np
 import pytest
 
-from appliance.clock import VirtualClock
 from appliance.config import validate
 from appliance.control import CommandError
-from appliance.core import Core, render_prompts
 from appliance.datadir import DataDir
 from appliance.journal import CHOICES
 from appliance.outbound import FAX_WINDOW_S, RESULTS, RING_S, TONE_CLEAR_S, classify
-from appliance.prompts import PromptLibrary
 from drivers.base import Released
 from drivers.sim import AgentScript, CallerScript, OutboundScript, SimCard
 from dsp.levels import tone_level_dbm0
+from tests.appliance.simcore import cores
 
 EPOCH0 = 1_764_300_000.0  # 2025-11-28 11:20 in Shanghai
 TICK = 0.02
@@ -27,22 +26,18 @@ NUMBER = "13900000001"
 @pytest.fixture
 def make_core(tmp_path):
     """Cores on a sim card (``trunks`` E1 channels, ``seats`` phones) in virtual time; closed after the test."""
-    made = []
+    with cores() as new_core:
+        made = itertools.count()
 
-    def make(network=None, *, agent=None, agents=None, trunks=4, seats=3, media=True, epoch=EPOCH0, data=None,
-             **cfg_updates):
-        data = data or DataDir.open(tmp_path / f"data{len(made)}", create=True)
-        cfg = validate({"card": {"trunk_channels": trunks, "seats": seats}, **cfg_updates})
-        card = SimCard(trunks, seats, agent=agent or AgentScript(ring_delay_s=2.0, talk_s=120.0), agents=agents,
-                       media=media, seed=1, network=network)
-        prompts = render_prompts(PromptLibrary(data.prompts, espeak=None, warn=lambda m: None), cfg)
-        core = Core(data, cfg, VirtualClock(epoch), card=card, prompts=prompts, media=media)
-        made.append(core)
-        return core, card
+        def make(network=None, *, agent=None, agents=None, trunks=4, seats=3, media=True, epoch=EPOCH0, data=None,
+                 **cfg_updates):
+            data = data or DataDir.open(tmp_path / f"data{next(made)}", create=True)
+            cfg = validate({"card": {"trunk_channels": trunks, "seats": seats}, **cfg_updates})
+            card = SimCard(trunks, seats, agent=agent or AgentScript(ring_delay_s=2.0, talk_s=120.0), agents=agents,
+                           media=media, seed=1, network=network)
+            return new_core(data, cfg, card, epoch=epoch, media=media), card
 
-    yield make
-    for core in made:
-        core.close()
+        yield make
 
 
 def journal(core, call_id, *types):
