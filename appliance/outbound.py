@@ -46,7 +46,7 @@ from drivers.base import Alerting, Connected, Released
 
 from .actions import Action, Connect, Dial, Hangup, LogEvent, Publish, Ring, StartTone, StopProgress, StopRing
 from .call import Call
-from .campaign import Campaigns
+from .campaigns import Campaigns
 from .caller import area, normalise
 
 RESULTS = ("answered", "busy", "no_answer", "vacant", "congestion", "rejected", "fax", "invalid", "failed")
