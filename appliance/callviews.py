@@ -12,7 +12,8 @@ class Views:
                        "calling_back": "external"}
         trunks = []
         for channel, port in enumerate(self.trunk_ports, 1):
-            c = self.calls.get(port) or self.legs.get(port)
+            # a channel carries a caller, an outbound leg, a consulted number or a conference's outside party
+            c = self.calls.get(port) or self.legs.get(port) or self.consults.get(port) or self.parties.get(port)
             down = port in self.faulty_ports or self.port_spans.get(port) in self.span_alarms
             trunks.append({"port": port, "channel": channel,
                            "state": trunk_state.get(c.state, "idle") if c else ("alarm" if down else "idle"),

@@ -195,3 +195,11 @@ def test_an_ip_phones_hold_key_holds_the_caller_with_music():
     assert cc.advance(30.0) == []  # no flash timer: held until resumed
     acts = cc.handle(Hold(30, False), 40.0)
     assert heard(acts) == {(3, 30, True), (30, 3, True)} and StopPlay(3) in acts
+
+
+def test_the_status_shows_a_consulted_outside_number_on_its_channel():
+    cc = talking(None)
+    cc.handle(Flash(30), 10.0)
+    dial(cc, 30, "13900001111#", 11.0)
+    trunks = {t["port"]: (t["state"], t["call_id"]) for t in cc.snapshot(12.0)["trunks"]}
+    assert trunks[0] == ("agent", "t-000001") and trunks[3] == ("agent", "t-000001") and trunks[1][0] == "idle"
