@@ -1,8 +1,9 @@
 """spandsp (libspandsp2, LGPL) as a peer in tests and benchmarks, through cffi's ABI mode.
 
 We only link to the shared library at run time (no compiler, no copied code):
-its DTMF generator and receiver and its ADSI/caller-ID generator and receiver
-give an independent implementation to check ours against.
+its DTMF generator and receiver, its ADSI/caller-ID generator and receiver, its
+MFC/R2 tones and its V.21 FSK modems with HDLC give an independent
+implementation to check ours against.
 """
 
 from __future__ import annotations
@@ -280,3 +281,119 @@ class R2MfRx:
 
     def __del__(self):
         self.close()
+
+
+# --- V.21 channel 2 FSK and HDLC (fsk.h, hdlc.h): the T.30 control channel, a third declaration set ------------
+
+_V21_CDEF = """
+typedef struct {
+    const char *name; int freq_zero; int freq_one; int tx_level; int min_level; int baud_rate;
+} fsk_spec_t;
+extern const fsk_spec_t preset_fsk_specs[];
+typedef struct fsk_tx_state_s fsk_tx_state_t;
+typedef struct fsk_rx_state_s fsk_rx_state_t;
+typedef struct hdlc_tx_state_s hdlc_tx_state_t;
+typedef struct hdlc_rx_state_s hdlc_rx_state_t;
+typedef int (*get_bit_func_t)(void *user_data);
+typedef void (*put_bit_func_t)(void *user_data, int bit);
+typedef void (*hdlc_frame_handler_t)(void *user_data, const uint8_t *pkt, int len, int ok);
+typedef void (*hdlc_underflow_handler_t)(void *user_data);
+
+fsk_tx_state_t *fsk_tx_init(fsk_tx_state_t *s, const fsk_spec_t *spec, get_bit_func_t get_bit, void *user_data);
+void fsk_tx_power(fsk_tx_state_t *s, float power);
+int fsk_tx(fsk_tx_state_t *s, int16_t amp[], int len);
+int fsk_tx_free(fsk_tx_state_t *s);
+fsk_rx_state_t *fsk_rx_init(fsk_rx_state_t *s, const fsk_spec_t *spec, int framing_mode,
+                            put_bit_func_t put_bit, void *user_data);
+int fsk_rx(fsk_rx_state_t *s, const int16_t *amp, int len);
+int fsk_rx_free(fsk_rx_state_t *s);
+
+hdlc_tx_state_t *hdlc_tx_init(hdlc_tx_state_t *s, int crc32, int inter_frame_flags, int progressive,
+                              hdlc_underflow_handler_t handler, void *user_data);
+int hdlc_tx_frame(hdlc_tx_state_t *s, const uint8_t *frame, size_t len);
+int hdlc_tx_flags(hdlc_tx_state_t *s, int len);
+int hdlc_tx_get_bit(hdlc_tx_state_t *s);
+int hdlc_tx_free(hdlc_tx_state_t *s);
+hdlc_rx_state_t *hdlc_rx_init(hdlc_rx_state_t *s, int crc32, int report_bad_frames, int framing_ok_threshold,
+                              hdlc_frame_handler_t handler, void *user_data);
+void hdlc_rx_put_bit(hdlc_rx_state_t *s, int new_bit);
+int hdlc_rx_free(hdlc_rx_state_t *s);
+"""
+
+FSK_V21CH2 = 1  # fsk.h
+FSK_FRAME_MODE_SYNC = 1
+_v21 = None
+
+
+def load_v21():
+    """(ffi, lib) with spandsp's FSK modems and HDLC; skip without libspandsp, or fail when ``CI=true``."""
+    global _v21
+    if _v21 is None:
+        require_spandsp()
+        import cffi
+
+        ffi = cffi.FFI()
+        ffi.cdef(_V21_CDEF)
+        _v21 = ffi, ffi.dlopen(ctypes.util.find_library("spandsp") or "libspandsp.so.2")
+    return _v21
+
+
+def v21_hdlc_tx(frames: list[bytes], preamble_flags: int = 38, level_dbm0: float = -13.0,
+                tail_samples: int = 1600) -> np.ndarray:
+    """spandsp's HDLC (CRC-16) over its V.21 channel 2 modulator: flags, the frames, int16 at 8 kHz.
+
+    spandsp's transmitter idles flags once its frames are out; the signal ends
+    ``tail_samples`` after the bits of the last frame and its closing flag.
+    """
+    ffi, lib = load_v21()
+    queue = list(frames)
+
+    @ffi.callback("void(void *)")
+    def underflow(_user):  # spandsp holds one frame at a time: hand it the next when it asks
+        if queue:
+            f = queue.pop(0)
+            if lib.hdlc_tx_frame(h, f, len(f)) != 0:
+                raise ValueError(f"spandsp refused the frame {f!r}")
+
+    h = lib.hdlc_tx_init(ffi.NULL, 0, 1, 0, underflow, ffi.NULL)
+    t = ffi.NULL
+    try:
+        lib.hdlc_tx_flags(h, int(preamble_flags))
+        n_bits = 8 * int(preamble_flags)
+        for f in frames:
+            n_bits += 8 * (len(f) + 2) * 6 // 5 + 16  # worst-case stuffing and a flag
+        underflow(ffi.NULL)
+        get_bit = ffi.cast("get_bit_func_t", ffi.addressof(lib, "hdlc_tx_get_bit"))
+        t = lib.fsk_tx_init(ffi.NULL, ffi.addressof(lib.preset_fsk_specs, FSK_V21CH2), get_bit, h)
+        lib.fsk_tx_power(t, float(level_dbm0))
+        x = np.zeros(int(np.ceil(n_bits * 8000 / 300)) + int(tail_samples), np.int16)
+        lib.fsk_tx(t, ffi.cast("int16_t *", ffi.from_buffer(x)), x.size)
+        return x
+    finally:
+        if t != ffi.NULL:
+            lib.fsk_tx_free(t)
+        lib.hdlc_tx_free(h)
+
+
+def v21_hdlc_rx(x: np.ndarray) -> list[tuple[bytes, bool]]:
+    """Frames spandsp's V.21 channel 2 receiver and HDLC receiver find in int16 audio: (data without FCS, FCS ok)."""
+    ffi, lib = load_v21()
+    got: list[tuple[bytes, bool]] = []
+
+    @ffi.callback("void(void *, const uint8_t *, int, int)")
+    def handler(_user, pkt, length, ok):
+        if length >= 0:  # negative: a status (carrier up/down, framing ok)
+            got.append((bytes(ffi.buffer(pkt, length)), bool(ok)))
+
+    h = lib.hdlc_rx_init(ffi.NULL, 0, 1, 5, handler, ffi.NULL)
+    put_bit = ffi.cast("put_bit_func_t", ffi.addressof(lib, "hdlc_rx_put_bit"))
+    r = lib.fsk_rx_init(ffi.NULL, ffi.addressof(lib.preset_fsk_specs, FSK_V21CH2), FSK_FRAME_MODE_SYNC, put_bit, h)
+    try:
+        x = np.ascontiguousarray(x, np.int16)
+        for i in range(0, x.size, 160):
+            chunk = x[i:i + 160]
+            lib.fsk_rx(r, ffi.cast("int16_t *", ffi.from_buffer(chunk)), chunk.size)
+        return got
+    finally:
+        lib.fsk_rx_free(r)
+        lib.hdlc_rx_free(h)
