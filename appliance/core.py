@@ -15,7 +15,7 @@ from drivers.sim import AgentScript, SimCard
 
 from .acd import Agent
 from .caller import CustomerStore
-from .config import caller_texts, home_area, ip_phones, screening, validate
+from .config import caller_texts, home_area, ip_phones, screening
 from .config_acd import all_queues, ivr_flow
 from .control import ControlServer, EventBus
 from .datadir import DataDir
@@ -176,17 +176,6 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
                    for d in (self.hotplug.present() if self.hotplug is not None else [])]
         return {"time": round(self.clock.wall(), 3), "box": {"name": system["name"], "number": system["box_number"]},
                 **snap, "devices": devices, "recordings": self.recording_status()}
-
-    def set_flow(self, flow: dict) -> None:
-        """Apply a changed IVR flow: checked against the rest of the config, its texts rendered (slow on a TTS
-        cache miss: call it off the tick), then new calls walk it; calls in the IVR finish on the old one.
-
-        Raises ConfigError naming the node, and changes nothing, when the flow is refused."""
-        cfg = validate({**self.cfg, "ivr": {**self.cfg["ivr"], "flow": flow}})
-        for name, samples in render_prompts(self.library, cfg).items():
-            self.runtime.player.load(name, samples)
-        self.cfg = cfg
-        self.logic.set_flow(ivr_flow(cfg))
 
     def _local_day(self, now: float) -> tuple[float, float]:
         """The local day ``now`` (runtime clock) lies in, as (its midnight, the next midnight) on that clock."""

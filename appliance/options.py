@@ -18,6 +18,7 @@ from typing import Any
 from drivers.dahdi.sysconf import format_channels, parse_channels
 
 from .errors import ConfigError
+from .flows import check_flow
 
 DTMF_KEYS = "0123456789*#"
 # where a call goes when a queue overflows (and the targets of IVR transfers): see appliance.callcontrol
@@ -160,8 +161,7 @@ def check(key: str, opt: Option, value: Any) -> Any:
         return dict(value)
     elif kind == "flow":
         if value is not None:
-            from .flows import check_flow  # the IVR graph's own checks, naming the node
-            check_flow(value)
+            check_flow(value)  # the IVR graph's own checks, naming the node
         return copy.deepcopy(value)
     else:  # pragma: no cover - a schema typo, caught by the tests over SCHEMA
         raise AssertionError(f"unknown option kind {kind!r}")

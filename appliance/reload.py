@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 
 from .acd import strategy_name
-from .config import SECTIONS, caller_texts, screening
+from .config import SECTIONS, caller_texts, screening, validate
 from .config_acd import all_queues, ivr_flow
 from .configfile import load_config
 from .control import CommandError
@@ -50,6 +50,14 @@ class Reload:
             prompts = await loop.run_in_executor(None, render_prompts, self.library, new)
         self._apply(new, live, prompts)
         return {"applied": live, "restart_needed": sorted(set(restart))}
+
+    def set_flow(self, flow: dict) -> None:
+        """Apply a changed IVR flow at once, as ``config.reload`` would: checked against the rest of the config,
+        its texts rendered here (slow on a TTS cache miss: not from the tick), then new calls walk it.
+
+        Raises ConfigError naming the node, and changes nothing, when the flow is refused."""
+        new = validate({**self.cfg, "ivr": {**self.cfg["ivr"], "flow": flow}})
+        self._apply(new, ["ivr"], render_prompts(self.library, new))
 
     def _apply(self, new: dict, live: list[str], prompts: dict) -> None:
         """Take up the ``live`` sections of ``new`` (on the loop, between ticks)."""
