@@ -24,6 +24,7 @@ from tests.peers.faxline import parse_result, run_line
 from tests.peers.spandsp_fax import faxpeer_command
 from tests.tools import require_tool
 
+VERBOSE = False
 RATES = {9600: ("v29", "9600"), 7200: ("v29", "7200"), 4800: ("v27ter", "4800"), 2400: ("v27ter", "2400")}
 
 
@@ -45,10 +46,10 @@ def fax(tmp_path, pages, rate, compression, we_send, noise_dbm0=None, seed=0, li
     if we_send:
         a = ours("--send", str(src), "--calling", "--modems", modems, "--rates", rates, "--compression", compression,
                  "--ident", "+86 10 88880001", *limit)
-        b = faxpeer_command(receive=dst, calling=False, modems=modems, compression=spandsp_comp, ident="020 5550100",
+        b = faxpeer_command(receive=dst, calling=False, modems=modems, compression=spandsp_comp, ident="020 5550100", verbose=VERBOSE,
                             max_seconds=limit_s)
     else:
-        a = faxpeer_command(send=src, calling=True, modems=modems, compression=spandsp_comp, ident="020 5550100",
+        a = faxpeer_command(send=src, calling=True, modems=modems, compression=spandsp_comp, ident="020 5550100", verbose=VERBOSE,
                             max_seconds=limit_s)
         b = ours("--receive", str(dst), "--answering", "--modems", modems, "--rates", rates,
                  "--compression", compression, "--ident", "+86 10 88880001", *limit)

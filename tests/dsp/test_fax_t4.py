@@ -14,7 +14,8 @@ from appliance.errors import DspError
 from dsp.fax.t4 import (A4_WIDTH, decode_page, decode_page_lenient, encode_page, encode_row_1d, encode_row_2d,
                         reverse_bits)
 from dsp.fax.t4codes import BLACK_CODES, EOL, MODE_CODES, WHITE_CODES
-from dsp.fax.tiff import FaxPage, read_tiff_f, write_tiff_f
+from dsp.fax.tiff import read_tiff_f, write_tiff_f
+from tests.dsp.faxpages import alternating_page, random_runs_page, text_page, three_pages
 from tests.tools import require_tool
 
 
@@ -32,46 +33,8 @@ def row(width: int, *black: tuple[int, int]) -> np.ndarray:
 
 # --- generated pages, all seeded ---------------------------------------------------------------
 
-def text_page(seed: int, rows: int = 300) -> np.ndarray:
-    """Text-like lines: glyphs of 2-4 random strokes (bars 2 pixels thick) in a 16x24 cell, on lines with margins."""
-    rng = np.random.default_rng(seed)
-    font = np.zeros((60, 24, 16), dtype=bool)
-    for glyph in font:
-        for _ in range(rng.integers(2, 5)):
-            if rng.random() < 0.5:  # vertical stroke
-                c, r0 = rng.integers(0, 10), rng.integers(0, 8)
-                glyph[r0:r0 + rng.integers(8, 19), c:c + 2] = True
-            else:  # horizontal stroke
-                r, c0 = rng.integers(0, 19), rng.integers(0, 6)
-                glyph[r:r + 2, c0:c0 + rng.integers(4, 7)] = True
-    font[:, :, 12:] = False  # letter spacing
-    font[:, 20:, :] = False  # line spacing
-    page = np.zeros((rows, A4_WIDTH), dtype=bool)
-    for top in range(40, rows - 24, 30):
-        for left in range(100, A4_WIDTH - 116, 16):
-            if rng.random() < 0.85:
-                page[top:top + 24, left:left + 16] = font[rng.integers(60)]
-    return page
-
-
-def random_runs_page(seed: int, rows: int = 200) -> np.ndarray:
-    """Rows of geometric run lengths (mean 40), some very long, some of one pixel."""
-    rng = np.random.default_rng(seed)
-    page = np.zeros((rows, A4_WIDTH), dtype=bool)
-    for i in range(rows):
-        runs = np.minimum(rng.geometric(1 / rng.choice([2, 40, 900]), size=A4_WIDTH), A4_WIDTH)
-        colour = np.arange(runs.size) % 2 == int(rng.integers(2))
-        page[i] = np.repeat(colour, runs)[:A4_WIDTH]
-    return page
-
-
-def alternating_page(rows: int = 100) -> np.ndarray:
-    """Checkerboard of single pixels: every run is 1, the worst case for T.4."""
-    return (np.add.outer(np.arange(rows), np.arange(A4_WIDTH)) % 2).astype(bool)
-
-
 PAGES = {
-    "text": lambda: text_page(8),
+    "text": lambda: text_page(8, rows=300),
     "random_runs": lambda: random_runs_page(9),
     "all_white": lambda: np.zeros((50, A4_WIDTH), dtype=bool),
     "all_black": lambda: np.ones((50, A4_WIDTH), dtype=np.uint8),
@@ -160,7 +123,7 @@ def test_round_trip(name, k, align):
 
 
 def test_sizes_show_what_2d_buys():
-    page = text_page(8)
+    page = text_page(8, rows=300)
     mh, mr = len(encode_page(page)), len(encode_page(page, k=4))
     assert mr < 0.75 * mh
     # alternating pixels: 1728 one-pixel runs a row, white 1 = 6 bits, black 1 = 3 bits; rows starting
@@ -221,7 +184,7 @@ def test_damaged_pages_raise_only_dsp_errors(k):
 
 
 def test_lenient_decoding_repeats_the_row_above_and_resynchronises():
-    page = text_page(4, 80)
+    page = text_page(4, rows=80)
     pieces = [EOL + encode_row_1d(r) for r in page]
     pieces[50] = EOL + "0000000010" + "11111"  # no white code starts with 8 zeros
     pieces[51] = EOL + "0111" + "0111"  # white 2, black 2 ... then EOL: the row ends 1724 pixels short
@@ -251,19 +214,6 @@ def test_bad_arguments():
 
 
 # --- TIFF-F -------------------------------------------------------------------------------------------
-
-def three_pages():
-    """A text page, random runs at fine resolution, and a checkerboard with its first column white.
-
-    The first column is white because libtiff 4.5's 1-D decoder reports "Buffer overflow" on a
-    1728-pixel row of 1729 runs (white 0, then 1728 one-pixel runs), even one libtiff encoded itself
-    (``tiffcp -c g3:fill`` of a checkerboard); that row is valid T.4 and our own tests cover it.
-    """
-    board = alternating_page(40)
-    board[:, 0] = False
-    return [FaxPage(text_page(1), 204, 98), FaxPage(random_runs_page(2, 150), 204, 196),
-            FaxPage(board, 204, 196)]
-
 
 @pytest.mark.parametrize("two_d", [False, True])
 @pytest.mark.parametrize("fill_order", [1, 2])
