@@ -41,6 +41,7 @@ __all__ = ["FaxSession", "FaxResult"]
 T1_S, T2_S, T4_S = 35.0, 6.0, 3.0
 GAP_S = 0.075  # T.30 §5.3.2: 75 ms between signals in opposite directions
 TCF_S, TCF_GOOD_S = 1.5, 1.0
+TCF_WAIT_S = 3.5  # the longest training (V.27ter 2400, 0.94 s) and TCF end well before; the sender's T4 later
 TRIES = 3
 PAGE_TRIES = 3
 MAX_BAD_FRACTION = 0.05
@@ -340,7 +341,7 @@ class FaxSession:
             self._state = "tcf"
             self._rx.expect_page(self._dcs.bit_rate)
             self._note(f"expect TCF {self._dcs.bit_rate} bit/s")
-            return self._after(T2_S, self._no_tcf)
+            return self._after(TCF_WAIT_S, self._no_tcf)
         if name in ("MPS", "EOP", "EOM"):
             if st == "page":  # the page modem missed the end of the burst: the command marks it
                 self._end_page()
@@ -361,9 +362,8 @@ class FaxSession:
                    then=lambda: self._after(T4_S, self._send_dtc))
 
     def _no_tcf(self) -> None:
-        self._rx.stop_page()
-        self._state = "wait_dcs"
-        self._send([("FTT", b"")], then=lambda: self._after(T2_S, self._no_command))
+        """TCF did not end in time: judge what came (a burst whose end we missed) or say FTT."""
+        self._tcf_verdict()
 
     def _no_command(self) -> None:
         self._fail("no command from the sender within T2 (6 s)")
@@ -378,20 +378,24 @@ class FaxSession:
             return
         if ev != "carrier_down":
             return
-        bits = self._rx.page_bits()
         if st == "tcf":
-            self._rx.stop_page()
-            good = (_longest_zero_run(bits) >= TCF_GOOD_S * self._dcs.bit_rate and
-                    self._dcs.bit_rate in self.rates)
-            self._note(f"rx TCF {bits.size} bits, {'good' if good else 'bad'}")
-            if good:
-                self._state = "wait_page"
-                self._rx.expect_page(self._dcs.bit_rate)
-                return self._send([("CFR", b"")], then=lambda: self._after(T2_S, self._no_command))
-            self._state = "wait_dcs"
-            return self._send([("FTT", b"")], then=lambda: self._after(T2_S, self._no_command))
-        if st == "page":
+            self._tcf_verdict()
+        elif st == "page":
             self._end_page()
+
+    def _tcf_verdict(self) -> None:
+        """CFR when at least TCF_GOOD_S of clean zeros came at a rate we take, FTT otherwise."""
+        bits = self._rx.page_bits()
+        self._rx.stop_page()
+        good = (_longest_zero_run(bits) >= TCF_GOOD_S * self._dcs.bit_rate and
+                self._dcs.bit_rate in self.rates)
+        self._note(f"rx TCF {bits.size} bits, {'good' if good else 'bad'}")
+        if good:
+            self._state = "wait_page"
+            self._rx.expect_page(self._dcs.bit_rate)
+            return self._send([("CFR", b"")], then=lambda: self._after(T2_S, self._no_command))
+        self._state = "wait_dcs"
+        self._send([("FTT", b"")], then=lambda: self._after(T2_S, self._no_command))
 
     def _end_page(self) -> None:
         bits = self._rx.page_bits()

@@ -158,3 +158,14 @@ def test_bad_arguments():
     s = FaxSession(calling=False)
     with pytest.raises(DspError, match="shape"):
         s.receive(np.zeros(80, np.int16))
+
+
+def test_under_heavy_noise_two_of_ours_fall_back_to_2400_and_deliver():
+    """-24 dBm0 of white noise (11 dB below the signal): V.29 and V.27ter 4800 fail TCF, 2400 carries the page."""
+    page = FaxPage(text_page(11, False, rows=400), y_resolution=STANDARD_LPI)
+    tx, rx = FaxSession(calling=True, pages=[page]), FaxSession(calling=False)
+    run_pair(tx, rx, noise_dbm0=-24.0, seed=2)
+    assert tx.result.ok and rx.result.ok, (tx.log, rx.log)
+    assert tx.result.bit_rate == 2400
+    assert [line.split()[-1] for line in rx.log if "rx TCF" in line and "bits" in line] == ["bad"] * 3 + ["good"]
+    assert np.array_equal(rx.result.received[0].pixels, page.pixels)
