@@ -9,9 +9,11 @@ block to both terminals hanging up; the benchmark's own timing is the wall time 
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from tests.dsp.faxpages import three_page_document, write_document
+from tests.dsp.faxpages import assert_identical_files, three_page_document, write_document
 from tests.peers.faxline import run_line
 from tests.peers.spandsp_fax import faxpeer_command
 
@@ -25,7 +27,28 @@ def spandsp_pair(sent, received) -> tuple[list[str], list[str]]:
             faxpeer_command(receive=received, calling=False, ident="RECEIVER", **common))
 
 
-PAIRS = {"spandsp-spandsp": spandsp_pair}
+def ours(*args) -> list[str]:
+    return [sys.executable, "-m", "dsp.fax.terminal", "--modems", "v29", "--max-seconds", str(MAX_SECONDS - 10),
+            *map(str, args)]
+
+
+def ours_to_spandsp(sent, received):
+    return (ours("--send", sent, "--calling"),
+            faxpeer_command(receive=received, calling=False, modems="v29", compression="both",
+                            max_seconds=MAX_SECONDS - 10))
+
+
+def spandsp_to_ours(sent, received):
+    return (faxpeer_command(send=sent, calling=True, modems="v29", compression="both", max_seconds=MAX_SECONDS - 10),
+            ours("--receive", received, "--answering"))
+
+
+def ours_to_ours(sent, received):
+    return ours("--send", sent, "--calling"), ours("--receive", received, "--answering")
+
+
+PAIRS = {"spandsp-spandsp": spandsp_pair, "ours-spandsp": ours_to_spandsp, "spandsp-ours": spandsp_to_ours,
+         "ours-ours": ours_to_ours}
 
 
 @pytest.mark.parametrize("pair", sorted(PAIRS))
@@ -42,3 +65,27 @@ def test_three_pages_v29_line_time(benchmark, tmp_path, pair):
     assert got.returncodes == (0, 0), got.describe()
     for side in (tx, rx):
         assert (side["status"], side["pages"], side["rate"]) == ("ok", "3", "9600"), got.describe()
+    assert_identical_files(sent, received, pages)
+
+
+def test_line_time_against_spandsps_own_pairing(benchmark, tmp_path):
+    """The three pages through every pairing in one run; ``extra_info`` has each line time and its ratio to
+    spandsp-to-spandsp (the issue's reference; 1.0 means the same line time)."""
+    pages = three_page_document(fine=False)
+    sent = tmp_path / "sent.tif"
+    write_document(sent, pages, two_d=True)
+
+    def all_pairs():
+        out = {}
+        for name, pair in PAIRS.items():
+            got = run_line(*pair(sent, tmp_path / f"{name}.tif"), max_seconds=MAX_SECONDS, cwd=str(tmp_path))
+            assert got.returncodes == (0, 0), got.describe()
+            out[name] = got.seconds
+        return out
+
+    times = benchmark.pedantic(all_pairs, rounds=1, iterations=1)
+    ref = times["spandsp-spandsp"]
+    benchmark.extra_info.update({f"{k}_line_s": v for k, v in times.items()})
+    benchmark.extra_info.update({f"{k}_ratio": round(v / ref, 3) for k, v in times.items()})
+    for name in PAIRS:
+        assert_identical_files(sent, tmp_path / f"{name}.tif", pages)

@@ -12,17 +12,14 @@ spandsp steps down; when we send, we choose the lower rate ourselves.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from dsp.fax.tiff import STANDARD_LPI, X_DPI, FaxPage, read_tiff_f
-from tests.dsp.faxpages import text_page, three_page_document, write_document
+from tests.dsp.faxpages import assert_identical_files, text_page, three_page_document, write_document
 from tests.peers.faxline import parse_result, run_line
 from tests.peers.spandsp_fax import faxpeer_command
-from tests.tools import require_tool
 
 VERBOSE = False
 RATES = {9600: ("v29", "9600"), 7200: ("v29", "7200"), 4800: ("v27ter", "4800"), 2400: ("v27ter", "2400")}
@@ -57,15 +54,6 @@ def fax(tmp_path, pages, rate, compression, we_send, noise_dbm0=None, seed=0, li
     return res, src, dst
 
 
-def assert_identical(src, dst, pages):
-    got = read_tiff_f(dst)
-    assert len(got) == len(pages)
-    for g, p in zip(got, pages):
-        assert g.pixels.shape == p.pixels.shape and np.array_equal(g.pixels, p.pixels)
-    cmp = subprocess.run([require_tool("tiffcmp"), "-t", str(src), str(dst)], capture_output=True, text=True)
-    assert cmp.returncode == 0, cmp.stdout + cmp.stderr
-
-
 def check(res, src, dst, pages, rate, compression):
     a, b = (parse_result(r) for r in res.results)
     assert res.returncodes == (0, 0), res.stderr
@@ -73,7 +61,7 @@ def check(res, src, dst, pages, rate, compression):
     assert int(a["pages"]) == int(b["pages"]) == len(pages)
     assert int(a["rate"]) == int(b["rate"]) == rate
     assert a["compression"] == b["compression"] == compression.upper()
-    assert_identical(src, dst, pages)
+    assert_identical_files(src, dst, pages)
 
 
 @pytest.mark.parametrize("compression", ["mh", "mr"])

@@ -12,7 +12,7 @@ import pytest
 
 from dsp.fax.tiff import FINE_LPI, STANDARD_LPI, X_DPI, FaxPage, read_tiff_f
 from dsp.levels import rms_dbm0
-from tests.dsp.faxpages import a4_rows, drawing_page, text_page, three_page_document, write_document
+from tests.dsp.faxpages import a4_rows, assert_identical_files, drawing_page, text_page, three_page_document, write_document
 from tests.peers.faxline import parse_result, run_line
 from tests.peers.spandsp_fax import build_faxpeer, faxpeer_command
 from tests.tools import require_tool
@@ -131,18 +131,6 @@ def send(tmp_path, pages, *, modems="v27ter,v29", compression="both", sender_cal
         run_line(rx, tx, max_seconds=max_seconds, **line)
     tx_side = 0 if sender_calls else 1
     return got, got.parsed(tx_side), got.parsed(1 - tx_side), sent, received
-
-
-def assert_identical_files(sent, received, pages):
-    got = read_tiff_f(received)
-    assert len(got) == len(pages)
-    for want, page in zip(pages, got):
-        assert np.array_equal(page.pixels, want.pixels)
-        assert (page.x_resolution, page.y_resolution) == (want.x_resolution, want.y_resolution)
-    proc = subprocess.run([require_tool("tiffcmp"), "-t", str(sent), str(received)], capture_output=True, text=True,
-                          timeout=60)
-    # -t: tags differ (spandsp writes its own), so tiffcmp lists them but exits 0 when every pixel matches
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_tiffcmp_t_still_compares_pixels(tmp_path):
