@@ -107,3 +107,21 @@ def test_we_get_a_page_to_spandsp_where_spandsp_reaches_itself(tmp_path):
     """Into spandsp's receiver the limit is its own: at -49 dBm0 every seed gets through from spandsp and from us."""
     res, src, dst = fax(tmp_path, one_page(), 9600, "mr", we_send=True, noise_dbm0=-49.0, seed=1)
     assert completes(res), res.stderr
+
+
+@pytest.mark.parametrize("we_send", [True, False], ids=["ours-answering-sends", "spandsp-answering-sends"])
+def test_polling_the_answerer_sends(tmp_path, we_send):
+    """The caller receives: the answerer's DIS offers a document (bit 9), the caller answers CIG and DTC."""
+    pages = one_page()
+    src, dst = tmp_path / "sent.tif", tmp_path / "received.tif"
+    write_document(src, pages)
+    if we_send:
+        caller = faxpeer_command(receive=dst, calling=True, modems="v29", compression="both")
+        answerer = ours("--send", str(src), "--answering", "--modems", "v29")
+    else:
+        caller = ours("--receive", str(dst), "--calling", "--modems", "v29")
+        answerer = faxpeer_command(send=src, calling=False, modems="v29", compression="both")
+    res = run_line(caller, answerer, max_seconds=300, cwd=str(tmp_path))
+    check(res, src, dst, pages, 9600, "mr")
+    ours_log = res.stderr[1 if we_send else 0]
+    assert ("rx CIG DTC" if we_send else "tx CIG DTC") in ours_log
