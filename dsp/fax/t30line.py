@@ -139,6 +139,7 @@ class Listener:
         self.hdlc = hdlc.HdlcReceiver()
         self.page_rx = None
         self.page_carrier_seen = False  # the page modem heard energy since expect_page
+        self._v21_paused = False
         self.page_events: list[str] = []
         self._bits: list[np.ndarray] = []
         self._run = 0
@@ -167,6 +168,12 @@ class Listener:
             if bits.size:
                 self._bits.append(bits)
             self.page_events = list(self.page_rx.events)
+        if self.page_rx is not None and self.page_rx.trained and self.page_rx.carrier:
+            self._v21_paused = True  # a page is coming in: no V.21 (which costs more than the page modem) till it ends
+            return []
+        if self._v21_paused:
+            self.reset_v21()
+            self._v21_paused = False
         got = self.v21.process(x[None, :])[0]
         if self.page_rx is not None:
             # energy for the page modem that is not V.21 (whose band it shares), for 60 ms: a page burst
