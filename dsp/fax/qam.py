@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from appliance.errors import DspError
+from dsp.fax import modemargs
 
 __all__ = ["BAUD", "CARRIER_HZ", "RATES", "BITS_PER_SYMBOL", "POINTS", "DPHASE", "PHASE_BITS", "SEG1", "SEG2",
            "SEG3", "SEG4", "RATE", "TX_BLOCK", "SYMBOLS_PER_BLOCK", "BETA", "SPAN", "T_SYM", "NPH", "L2",
-           "check_bit_rate", "check_block_rate", "scramble", "descramble", "encode_symbols", "decode_symbols",
+           "scramble", "descramble", "encode_symbols", "decode_symbols",
            "pn_bits", "training_symbols", "rrc", "Slicer", "shaping_matrix", "matched_bank", "matched_output",
            "mean_energy"]
 
@@ -88,7 +88,7 @@ def training_symbols(bit_rate: int) -> tuple[np.ndarray, int]:
     -------
     s : ndarray, shape (560,), complex128, in units of the signal space (A = -3); p_last : int
     """
-    bit_rate = check_bit_rate(bit_rate)
+    bit_rate = modemargs.check_bit_rate(bit_rate, RATES, "V.29")
     a, b = POINTS[_A], POINTS[_B[bit_rate]]
     c, d = POINTS[_C], POINTS[_D[bit_rate]]
     seg2 = np.tile([a, b], SEG2 // 2)
@@ -96,22 +96,6 @@ def training_symbols(bit_rate: int) -> tuple[np.ndarray, int]:
     seg3 = np.where(pn == 1, d, c)
     p_last = _D[bit_rate][1] if pn[-1] else _C[1]
     return np.concatenate((np.zeros(SEG1, complex), seg2, seg3)), p_last
-
-
-def check_bit_rate(bit_rate) -> int:
-    """``bit_rate`` as an int, or DspError naming it when it is not 9600, 7200 or 4800."""
-    if bit_rate not in RATES:
-        raise DspError(f"V.29 bit_rate must be one of {RATES}, got {bit_rate!r}")
-    return int(bit_rate)
-
-
-def check_block_rate(block, rate) -> tuple[int, int]:
-    """``(block, rate)`` as ints: a positive block and 8000 samples/s; DspError naming the value otherwise."""
-    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
-        raise DspError(f"block must be a positive number of samples, got {block!r}")
-    if rate != 8000:
-        raise DspError(f"V.29 runs at 8000 samples/s only, got rate {rate!r}")
-    return int(block), int(rate)
 
 
 def scramble(bits: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,11 +27,11 @@ import math
 import numpy as np
 
 from appliance.errors import DspError
+from dsp.fax.modemargs import check_bits, check_modem
 from dsp.levels import dbm0_to_amplitude
 
 __all__ = ["CARRIER_HZ", "SEG3_SYMBOLS", "SEG4_SYMBOLS", "SEG5_SYMBOLS", "Scrambler", "Descrambler",
-           "V27terTransmitter", "V27terReceiver", "conditioning_pattern", "phase_change_bits", "rrc_pulse",
-           "check_bit_rate"]
+           "V27terTransmitter", "V27terReceiver", "conditioning_pattern", "phase_change_bits", "rrc_pulse"]
 
 CARRIER_HZ = 1800.0
 BAUD = {4800: 1600, 2400: 1200}
@@ -48,22 +48,6 @@ TRIBIT_PHASE = np.array([1, 0, 2, 3, 6, 7, 5, 4], np.int64)
 DIBIT_PHASE = np.array([0, 2, 6, 4], np.int64)
 CONDITIONING_START = (0, 0, 1, 1, 1, 1, 0)  # scrambler register, newest bit first
 GUARD_LIMIT = 33
-
-
-def check_bit_rate(bit_rate) -> int:
-    """``bit_rate`` as an int if V.27ter has it (4800 or 2400); DspError otherwise."""
-    if bit_rate not in BAUD:
-        raise DspError(f"V.27ter bit_rate must be 4800 or 2400, got {bit_rate!r}")
-    return int(bit_rate)
-
-
-def check_block_rate(block, rate) -> tuple[int, int]:
-    """``(block, rate)`` as ints: a positive block and 8000 samples/s; DspError otherwise."""
-    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
-        raise DspError(f"block must be a positive number of samples, got {block!r}")
-    if rate != 8000:
-        raise DspError(f"V.27ter runs at 8000 samples/s only, got rate {rate!r}")
-    return int(block), int(rate)
 
 
 class Scrambler:
@@ -215,8 +199,7 @@ class V27terTransmitter:
     """
 
     def __init__(self, bit_rate: int = 4800, level_dbm0: float = -13.0, block: int = 160, rate: int = 8000):
-        self.bit_rate = check_bit_rate(bit_rate)
-        self.block, self.rate = check_block_rate(block, rate)
+        self.bit_rate, self.block, self.rate = check_modem(bit_rate, block, rate, tuple(BAUD), "V.27ter")
         if not isinstance(level_dbm0, (int, float, np.floating, np.integer)) or not -60.0 <= level_dbm0 <= 0.0:
             raise DspError(f"level_dbm0 must be between -60 and 0 dBm0, got {level_dbm0!r}")
         self.baud = BAUD[self.bit_rate]
@@ -251,12 +234,10 @@ class V27terTransmitter:
         ----------
         bits : array_like, shape (n_bits,), 0 or 1, line order (n_bits may be 0)
         """
-        b = np.asarray(bits)
-        if b.ndim != 1 or (b.size and (b.dtype.kind not in "biuf" or not np.all((b == 0) | (b == 1)))):
-            raise DspError(f"V27terTransmitter.send: bits must be a 1-D sequence of 0 and 1, got shape {b.shape}")
+        b = check_bits(bits, "V27terTransmitter.send")
         bps = self._bps
         pad = -b.size % bps
-        line = np.concatenate((np.ones(SEG5_SYMBOLS * bps, np.uint8), b.astype(np.uint8),
+        line = np.concatenate((np.ones(SEG5_SYMBOLS * bps, np.uint8), b,
                                np.ones(pad + int(round(TURN_OFF_S * self.baud)) * bps, np.uint8)))
         self._bursts.append(_Burst(line, bps, self._train, self._train_end, *self._scr_after_train))
 

@@ -35,8 +35,9 @@ import numpy as np
 
 from appliance.errors import DspError
 from dsp.fax.v27ter import (BAUD, BITS_PER_SYMBOL, CARRIER_HZ, PULSE_HALF_SPAN, SEG4_SYMBOLS, SEG5_SYMBOLS,
-                            Descrambler, check_bit_rate, check_block_rate, conditioning_pattern, phase_change_bits,
+                            Descrambler, conditioning_pattern, phase_change_bits,
                             rrc_pulse)
+from dsp.fax.modemargs import check_modem
 from dsp.levels import DBM0_RMS
 
 __all__ = ["V27terReceiver"]
@@ -73,8 +74,7 @@ class V27terReceiver:
     """
 
     def __init__(self, bit_rate: int = 4800, block: int = 160, rate: int = 8000, min_level_dbm0: float = -43.0):
-        self.bit_rate = check_bit_rate(bit_rate)
-        self.block, self.rate = check_block_rate(block, rate)
+        self.bit_rate, self.block, self.rate = check_modem(bit_rate, block, rate, tuple(BAUD), "V.27ter")
         level = min_level_dbm0
         if not isinstance(level, (int, float, np.integer, np.floating)) or not -70.0 <= level <= -10.0:
             raise DspError(f"min_level_dbm0 must be between -70 and -10 dBm0, got {min_level_dbm0!r}")

@@ -19,11 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from appliance.errors import DspError
+from dsp.fax.modemargs import check_bits, check_modem
 from dsp.fax.equalizer import CENTRE, N_TAPS, Tracker, acquire, alternations, gardner, symbol_timing
-from dsp.fax.qam import (BETA, BITS_PER_SYMBOL, CARRIER_HZ, L2, POINTS, RATE, SEG1, SEG2, SEG3, SEG4, SPAN,
-                         SYMBOLS_PER_BLOCK, T_SYM, TX_BLOCK, Slicer, check_bit_rate, check_block_rate, decode_symbols,
-                         descramble, encode_symbols, matched_output, mean_energy, scramble, shaping_matrix,
-                         training_symbols)
+from dsp.fax.qam import (BETA, BITS_PER_SYMBOL, CARRIER_HZ, L2, POINTS, RATE, RATES, SEG1, SEG2, SEG3, SEG4, SPAN,
+                         SYMBOLS_PER_BLOCK, T_SYM, TX_BLOCK, Slicer, decode_symbols, descramble, encode_symbols,
+                         matched_output, mean_energy, scramble, shaping_matrix, training_symbols)
 from dsp.levels import DBM0_RMS
 from dsp.tones import to_int16
 
@@ -55,8 +55,7 @@ class V29Transmitter:
     """
 
     def __init__(self, bit_rate: int = 9600, level_dbm0: float = -13.0, block: int = 160, rate: int = 8000):
-        self.bit_rate = check_bit_rate(bit_rate)
-        self.block, self.rate = check_block_rate(block, rate)
+        self.bit_rate, self.block, self.rate = check_modem(bit_rate, block, rate, RATES, "V.29")
         if not isinstance(level_dbm0, (int, float, np.integer, np.floating)) or not -60.0 <= level_dbm0 <= 0.0:
             raise DspError(f"level_dbm0 must be between -60 and 0 dBm0, got {level_dbm0!r}")
         power = DBM0_RMS ** 2 * 10.0 ** (level_dbm0 / 10.0)
@@ -81,11 +80,9 @@ class V29Transmitter:
         ----------
         bits : array_like, shape (n_bits,), 0 or 1, line order (n_bits may be 0)
         """
-        b = np.asarray(bits)
-        if b.ndim != 1 or (b.size and (b.dtype.kind not in "biuf" or not np.all((b == 0) | (b == 1)))):
-            raise DspError(f"V29Transmitter.send: bits must be a 1-D sequence of 0 and 1, got shape {b.shape}")
+        b = check_bits(bits, "V29Transmitter.send")
         k = self._k
-        line = np.concatenate((np.ones(SEG4 * k, np.uint8), b.astype(np.uint8),
+        line = np.concatenate((np.ones(SEG4 * k, np.uint8), b,
                                np.ones(-b.size % k + TURN_OFF_SYMBOLS * k, np.uint8)))
         sb, self._scr = scramble(line, self._scr)
         q1, p, _ = encode_symbols(sb, self.bit_rate, self._p_train)
@@ -174,8 +171,7 @@ class V29Receiver:
     TIMING_P, TIMING_I = 0.5, 0.02  # timing loop gains, samples per unit of Gardner error per block
 
     def __init__(self, bit_rate: int = 9600, block: int = 160, rate: int = 8000, min_level_dbm0: float = -43.0):
-        self.bit_rate = check_bit_rate(bit_rate)
-        self.block, self.rate = check_block_rate(block, rate)
+        self.bit_rate, self.block, self.rate = check_modem(bit_rate, block, rate, RATES, "V.29")
         level = min_level_dbm0
         if not isinstance(level, (int, float, np.integer, np.floating)) or not -70.0 <= level <= -10.0:
             raise DspError(f"min_level_dbm0 must be between -70 and -10 dBm0, got {min_level_dbm0!r}")

@@ -8,11 +8,10 @@ async.h) to a ``put_bit`` callback.
 
 from __future__ import annotations
 
-import ctypes.util
-
 import numpy as np
 
-from tests.peers.spandsp import require_spandsp
+from tests.peers.spandsp_modem import (SIG_STATUS_CARRIER_DOWN, SIG_STATUS_END_OF_DATA, SIG_STATUS_TRAINING_FAILED,
+                                       SIG_STATUS_TRAINING_SUCCEEDED, open_spandsp)
 
 _CDEF = """
 typedef struct v27ter_tx_state_s v27ter_tx_state_t;
@@ -31,28 +30,10 @@ int v27ter_rx_free(v27ter_rx_state_t *s);
 float v27ter_rx_carrier_frequency(v27ter_rx_state_t *s);
 """
 
-# async.h status values handed to put_bit instead of a bit
-SIG_STATUS_CARRIER_DOWN = -1
-SIG_STATUS_CARRIER_UP = -2
-SIG_STATUS_TRAINING_IN_PROGRESS = -3
-SIG_STATUS_TRAINING_SUCCEEDED = -4
-SIG_STATUS_TRAINING_FAILED = -5
-SIG_STATUS_END_OF_DATA = -7
-
-_v27 = None
-
 
 def load_v27ter():
     """(ffi, lib) with spandsp's V.27ter modems; skip without libspandsp, or fail when ``CI=true``."""
-    global _v27
-    if _v27 is None:
-        require_spandsp()
-        import cffi
-
-        ffi = cffi.FFI()
-        ffi.cdef(_CDEF)
-        _v27 = ffi, ffi.dlopen(ctypes.util.find_library("spandsp") or "libspandsp.so.2")
-    return _v27
+    return open_spandsp(_CDEF)
 
 
 def v27ter_tx(bits, bit_rate: int = 4800, level_dbm0: float = -13.0, tail_samples: int = 800,

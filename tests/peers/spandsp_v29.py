@@ -8,11 +8,10 @@ arrive through put_bit or the modem status handler.
 
 from __future__ import annotations
 
-import ctypes.util
-
 import numpy as np
 
-from tests.peers.spandsp import require_spandsp
+from tests.peers.spandsp_modem import (SIG_STATUS_CARRIER_DOWN, SIG_STATUS_END_OF_DATA, SIG_STATUS_TRAINING_FAILED,
+                                       SIG_STATUS_TRAINING_SUCCEEDED, open_spandsp)
 
 _CDEF = """
 typedef struct v29_tx_state_s v29_tx_state_t;
@@ -37,28 +36,10 @@ float v29_rx_signal_power(v29_rx_state_t *s);
 int v29_rx_free(v29_rx_state_t *s);
 """
 
-# async.h
-SIG_STATUS_CARRIER_DOWN = -1
-SIG_STATUS_CARRIER_UP = -2
-SIG_STATUS_TRAINING_IN_PROGRESS = -3
-SIG_STATUS_TRAINING_SUCCEEDED = -4
-SIG_STATUS_TRAINING_FAILED = -5
-SIG_STATUS_END_OF_DATA = -7
-
-_v29 = None
-
 
 def load_v29():
     """(ffi, lib) with spandsp's V.29 modem; skip without libspandsp, or fail when ``CI=true``."""
-    global _v29
-    if _v29 is None:
-        require_spandsp()
-        import cffi
-
-        ffi = cffi.FFI()
-        ffi.cdef(_CDEF)
-        _v29 = ffi, ffi.dlopen(ctypes.util.find_library("spandsp") or "libspandsp.so.2")
-    return _v29
+    return open_spandsp(_CDEF)
 
 
 def v29_tx(bits, bit_rate: int, level_dbm0: float = -13.0, lead_samples: int = 0,
