@@ -1,4 +1,4 @@
-"""Argument checks the page modems (V.27ter, V.29) share: block and sample rate, a burst's bits."""
+"""What the page modems (V.27ter, V.29) share: argument checks and the square-root raised-cosine pulse."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 from appliance.errors import DspError
 
-__all__ = ["check_bit_rate", "check_modem", "check_bits"]
+__all__ = ["check_bit_rate", "check_modem", "check_bits", "rrc"]
 
 
 def check_bit_rate(bit_rate, rates, modem: str) -> int:
@@ -31,3 +31,23 @@ def check_bits(bits, where: str) -> np.ndarray:
     if b.ndim != 1 or (b.size and (b.dtype.kind not in "biuf" or not np.all((b == 0) | (b == 1)))):
         raise DspError(f"{where}: bits must be a 1-D sequence of 0 and 1, got shape {b.shape}")
     return b.astype(np.uint8)
+
+
+def rrc(t: np.ndarray, beta: float) -> np.ndarray:
+    """Square-root raised-cosine impulse response at ``t`` symbol periods (peak 1 - beta + 4 beta / pi at 0).
+
+    Transmitter and receiver each apply it, so together they make a raised cosine: no interference
+    between symbols at the symbol instants, and the best signal to noise.
+    """
+    t = np.asarray(t, np.float64)
+    out = np.empty_like(t)
+    zero = np.abs(t) < 1e-9
+    edge = np.abs(np.abs(t) - 1.0 / (4.0 * beta)) < 1e-9
+    rest = ~(zero | edge)
+    tr = t[rest]
+    out[rest] = (np.sin(np.pi * tr * (1 - beta)) + 4 * beta * tr * np.cos(np.pi * tr * (1 + beta))) / (
+        np.pi * tr * (1 - (4 * beta * tr) ** 2))
+    out[zero] = 1 - beta + 4 * beta / np.pi
+    a = np.pi / (4 * beta)
+    out[edge] = beta / np.sqrt(2) * ((1 + 2 / np.pi) * np.sin(a) + (1 - 2 / np.pi) * np.cos(a))
+    return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsp.fax import modemargs
+from dsp.fax.modemargs import rrc
 
 __all__ = ["BAUD", "CARRIER_HZ", "RATES", "BITS_PER_SYMBOL", "POINTS", "DPHASE", "PHASE_BITS", "SEG1", "SEG2",
            "SEG3", "SEG4", "RATE", "TX_BLOCK", "SYMBOLS_PER_BLOCK", "BETA", "SPAN", "T_SYM", "NPH", "L2",
@@ -165,22 +166,6 @@ def decode_symbols(q1: np.ndarray, p: np.ndarray, bit_rate: int, phase: int) -> 
     else:
         g = np.stack((q2, q3), axis=1)
     return g.reshape(-1).astype(np.uint8), int(p[-1]) if p.size else int(phase)
-
-
-def rrc(t: np.ndarray, beta: float) -> np.ndarray:
-    """Square-root raised-cosine impulse response at ``t`` symbol periods (peak 1 - beta + 4 beta / pi at 0)."""
-    t = np.asarray(t, np.float64)
-    out = np.empty_like(t)
-    zero = np.abs(t) < 1e-9
-    edge = np.abs(np.abs(t) - 1.0 / (4.0 * beta)) < 1e-9
-    rest = ~(zero | edge)
-    tr = t[rest]
-    out[rest] = (np.sin(np.pi * tr * (1 - beta)) + 4 * beta * tr * np.cos(np.pi * tr * (1 + beta))) / (
-        np.pi * tr * (1 - (4 * beta * tr) ** 2))
-    out[zero] = 1 - beta + 4 * beta / np.pi
-    a = np.pi / (4 * beta)
-    out[edge] = beta / np.sqrt(2) * ((1 + 2 / np.pi) * np.sin(a) + (1 - 2 / np.pi) * np.cos(a))
-    return out
 
 
 class Slicer:

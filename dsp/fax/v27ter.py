@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from appliance.errors import DspError
-from dsp.fax.modemargs import check_bits, check_modem
+from dsp.fax.modemargs import check_bits, check_modem, rrc
 from dsp.levels import dbm0_to_amplitude
 
 __all__ = ["CARRIER_HZ", "SEG3_SYMBOLS", "SEG4_SYMBOLS", "SEG5_SYMBOLS", "Scrambler", "Descrambler",
@@ -139,19 +139,8 @@ def conditioning_pattern() -> np.ndarray:
 
 
 def rrc_pulse(t: np.ndarray, beta: float = ROLL_OFF) -> np.ndarray:
-    """Root-raised-cosine pulse at ``t`` symbols from its centre, peak 1 - beta + 4 beta / pi, float64."""
-    t = np.asarray(t, np.float64)
-    out = np.empty_like(t)
-    zero = np.abs(t) < 1e-9
-    edge = np.abs(np.abs(t) - 1.0 / (4.0 * beta)) < 1e-9
-    rest = ~(zero | edge)
-    tr = t[rest]
-    out[rest] = ((np.sin(np.pi * tr * (1 - beta)) + 4 * beta * tr * np.cos(np.pi * tr * (1 + beta)))
-                 / (np.pi * tr * (1 - (4 * beta * tr) ** 2)))
-    out[zero] = 1 - beta + 4 * beta / np.pi
-    out[edge] = beta / np.sqrt(2) * ((1 + 2 / np.pi) * np.sin(np.pi / (4 * beta))
-                                     + (1 - 2 / np.pi) * np.cos(np.pi / (4 * beta)))
-    return out
+    """Root-raised-cosine pulse at ``t`` symbols from its centre, V.27ter's roll-off by default, float64."""
+    return rrc(t, beta)
 
 
 class _Burst:
