@@ -23,6 +23,7 @@ from .actions import (
 from .call import Call
 from .caller import Screening, area, normalise
 from .config_acd import QUEUE_OPTIONS
+from .faxcalls import FAX_EVENTS, FaxCalls
 from .flowrun import FlowSession, Outcome
 from .handling import Handling
 from .legs import Legs
@@ -44,7 +45,7 @@ def _queue_settings(queues: dict | list[dict]) -> list[dict]:
     return [{**{k: copy.deepcopy(o.default) for k, o in QUEUE_OPTIONS.items()}, **q} for q in items]
 
 
-class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults, Outbound, Views):
+class CallCentre(FaxCalls, Queueing, Seats, Legs, Handling, Supervision, LineFaults, Outbound, Views):
     """The call path of the box.
 
     Parameters
@@ -104,6 +105,7 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults, Outbo
         self._init_seats(book)
         self._init_legs()
         self._init_outbound()
+        self._init_fax_calls()  # inbound calls that turn out to be faxes, outbound fax jobs: appliance.faxcalls
         self._init_handling()
         self._init_supervision()
 
@@ -126,10 +128,15 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults, Outbo
         kind = type(event)
         if kind in SIGNALS and event.port in self.attempts:  # noted for the outbound attempt's result, then routed
             self._attempt_signal(event, now)
+        if kind in SIGNALS and event.port in self.fax_lines:
+            return self._fax_signal(event, now)
+        if kind in FAX_EVENTS:
+            return self._fax_event(event, now)
         if kind is TrunkTone:
-            return self._trunk_tone(event.port, event.tone, now)
+            return self._trunk_tone(event.port, event.tone, now) if event.port in self.attempts else \
+                self._fax_tone(event.port, event.tone, now)
         if kind is Seized:
-            return self._seized(event, now)
+            return self._seized(event, now) + self._fax_seized(event.port, event.called, now)
         if kind is Flash:
             return self._flash(event.port, now)
         if kind is Hold:
@@ -174,7 +181,7 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults, Outbo
         times += [c.ivr.deadline for c in self.by_id.values() if c.ivr is not None and c.ivr.deadline is not None]
         times += [a.wrap_until for a in self.acd.agents if a.wrap_until is not None]
         times += self.dial_deadline.values()
-        times += self._outbound_deadlines()
+        times += self._outbound_deadlines() + self._fax_deadlines()
         times += [c.flash_deadline for c in self.by_id.values() if c.flash_deadline is not None]
         times += [c.consult["deadline"] for c in self.by_id.values() if c.consult and c.consult.get("deadline")]
         if self._day_end is not None:
@@ -199,7 +206,8 @@ class CallCentre(Queueing, Seats, Legs, Handling, Supervision, LineFaults, Outbo
                     out += self._end(call, now, "voicemail", "system", cause=16)
         out += self._announcements_due(now)
         out += self._dispatch(now)
-        return out + self._outbound_due(now)  # after the ACD: waiting callers get free agents before campaigns
+        # after the ACD: waiting callers get free agents before campaigns and fax jobs
+        return out + self._outbound_due(now) + self._fax_jobs_due(now)
 
     # --- inbound call -------------------------------------------------------------------------
 

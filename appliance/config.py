@@ -139,6 +139,21 @@ SCHEMA: dict[str, dict[str, Option]] = {
                       "among VIPs)"),
         "block_withheld": Option("bool", False, "block callers who withhold their number"),
     },
+    # Fax (appliance.faxcalls, appliance.faxapi): which inbound calls are faxes, how send jobs retry, where a
+    # session's DSP runs in real time (virtual time always runs it inline).
+    "fax": {
+        "numbers": Option("numbers", [], "called numbers that are fax lines: their calls are received as faxes at "
+                          "once, without the IVR"),
+        "detect": Option("bool", True, "receive a fax when a caller in the IVR sends a fax machine's calling tone "
+                         "(CNG)"),
+        "tries": Option("int", 3, "attempts of a fax send job (busy, no answer and a failed fax each count one)",
+                        1, 10),
+        "retry_interval_s": Option("int", 120, "seconds between a send job's attempts", 0, 86400),
+        "worker": Option("choice", "process", "where each fax session runs: a process of its own (never delays "
+                         "the tick; about 100 MB resident, much of it shared libraries), or a thread (shares the "
+                         "GIL with the tick)",
+                         choices=("thread", "process")),
+    },
     "web": {
         "listen": Option("ip", "127.0.0.1", "address the web page listens on"),
         "port": Option("int", 8080, "TCP port of the web page", 1, 65535),
@@ -166,7 +181,7 @@ ANALOG_ITEM: dict[str, Option] = {
 }
 SPAN_CHANNELS = 31  # an E1 span numbers its timeslots 1..31 whichever of them carry calls
 SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "queues", "agents", "departments", "ivr", "prompts",
-            "recording", "sip", "screening", "web")
+            "recording", "sip", "screening", "fax", "web")
 LIST_SECTIONS = {"queues": check_queues, "agents": check_agents,  # lists of items, empty by default
                  "departments": check_departments}
 

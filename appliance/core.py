@@ -20,6 +20,7 @@ from .config_acd import all_queues, ivr_flow
 from .control import ControlServer, EventBus
 from .datadir import DataDir
 from .errors import DriverError
+from .faxapi import FaxCommands
 from .fxolines import LineCallCentre
 from .journal import Journal
 from .lookup import LookupWorker
@@ -67,7 +68,8 @@ def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None
     return CompositeCard([card, SipCard.from_config(cfg, trunk_channels=0)])
 
 
-class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, Recordings, OutboundCommands):
+class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, Recordings, OutboundCommands,
+           FaxCommands):
     """Everything the core process runs, wired together; the loop that drives it lives in the CLI.
 
     Parameters
@@ -132,7 +134,7 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
         self.runtime = Runtime(self.card, self.logic, clock, PromptPlayer(len(self.card.ports), prompts),
                                media=media, recorder=self.recorder, journal=self.journal, bus=self.bus,
                                tone_plan=cfg["card"]["tone_plan"], lookups=self.lookups, speech=self.speech,
-                               playback=self.playback)
+                               playback=self.playback, fax_mode="inline" if clock.virtual else cfg["fax"]["worker"])
         self.runtime.apply(restored, now)  # the journal learns which seats came back changed
         self.server = ControlServer(data.socket, self.bus)
         self.server.register("status", self.status, {})
@@ -143,6 +145,7 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
         self.register_missed_commands()  # the missed-call and voicemail lists: appliance.missed
         self.register_outbound_commands()  # click-to-dial and campaigns (saved ones come back): appliance.outbound
         self.register_supervisor_commands()
+        self.register_fax_commands()  # fax.send, fax.jobs, fax.list; faxes stored off the tick: appliance.faxapi
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
         self.hotplug = hotplug
@@ -234,6 +237,7 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
             self.recorder = None
             self.runtime.recorder = None
         self.close_recordings()
+        self.close_faxes()
         self.lookups.close()
         self.speech.close()
         self.journal.close()

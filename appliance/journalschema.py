@@ -30,7 +30,9 @@ CHOICES = {
     "direction": ("in", "out"),
     # blocked: screened out, never queued; transferred: to a number outside; overflow: a full or timed-out
     # queue sent the caller away (goodbye or hang-up); voicemail: left a message
-    "disposition": ("answered", "abandoned", "ivr", "failed", "blocked", "transferred", "overflow", "voicemail"),
+    # fax: the call carried a fax (appliance.faxcalls), received or sent
+    "disposition": ("answered", "abandoned", "ivr", "failed", "blocked", "transferred", "overflow", "voicemail",
+                    "fax"),
     "ended_by": ("caller", "agent", "system"),
     "caller_kind": ("mobile", "landline", "service", "international", "unknown"),  # appliance.caller.KINDS
     # appliance.outbound.RESULTS; an outbound call's disposition is answered (result answered) or failed

@@ -41,6 +41,7 @@ from .actions import (
     StopRecording, StopRing, StopTone, TrunkTone, WriteCall,
 )
 from .errors import ApplianceError
+from .faxmedia import FaxMedia
 from .flowrun import HttpLookup, Say
 from .player import PromptPlayer
 from .tickwork import EMPTY_CLIP, OffTickWork
@@ -61,7 +62,7 @@ class TickStats:
     unpaced: int = 0  # ticks a hardware-paced loop ran without the card's "frames ready"
 
 
-class Runtime(OffTickWork):
+class Runtime(OffTickWork, FaxMedia):
     """Drives ``logic`` (a CallCentre) with ``card`` on ``clock``.
 
     Parameters
@@ -83,11 +84,13 @@ class Runtime(OffTickWork):
         Loads the recordings ``PlayRecording`` asks for, like ``speech`` (``submit(key, number)``);
         None, or a recording that cannot be played: the ``code.failed`` prompt instead.
         The workers belong to the caller, who closes them.
+    fax_mode : str
+        Where fax sessions run (``appliance.faxmedia``): inline (virtual time), thread or process.
     """
 
     def __init__(self, card: Card, logic, clock, player: PromptPlayer, *, media: bool = True,
                  recorder=None, journal=None, bus=None, tone_plan: str = "cn",
-                 lookups=None, speech=None, playback=None) -> None:
+                 lookups=None, speech=None, playback=None, fax_mode: str = "inline") -> None:
         self.card, self.logic, self.clock, self.player = card, logic, clock, player
         self.media = media
         self.recorder, self.journal, self.bus = recorder, journal, bus
@@ -113,6 +116,7 @@ class Runtime(OffTickWork):
         self._refused: list[HttpResult] = []  # lookups without a worker: answered at the next step
         self._say_gen = [0] * n  # per port, bumped whenever its playing stops or changes: older renderings are stale
         self._no_clip = np.zeros(0, np.int16)
+        self._init_fax(fax_mode)
         # the FXO ports (analog lines): their rows of rx, and which lines are off hook
         self._fxo_ports = [p.index for p in card.ports if p.kind == PortKind.FXO]
         self._fxo_row = {port: i for i, port in enumerate(self._fxo_ports)}
@@ -165,6 +169,7 @@ class Runtime(OffTickWork):
                 events += self._trunk_events()
         if self._lookups_out or self._speech_out or self._refused or self._playback_out:
             events += self._collect(now)  # before ``finished``: a failed rendering's PromptDone comes this step
+        events += self._fax_step(events)  # CNG listened for on new inbound calls; the fax sessions' news
         ended = [PromptDone(p) for p in self.player.finished(now)]
         gens = {id(ev): self._say_gen[ev.port] for ev in ended}
         events += ended
@@ -209,6 +214,8 @@ class Runtime(OffTickWork):
         self.switch.mix(self.rxf, self.txf)
         self.player.add_to(self.txf)
         self.tones.add_to(self.txf)
+        if self.faxes or self._fax_draining:  # a fax port sends its session's block, nothing else
+            self._fax_audio()
         np.clip(self.txf, -32768, 32767, out=self.txf)
         np.copyto(self.tx, self.txf, casting="unsafe")
         alaw_encode(self.tx, out=self.tx_alaw)
@@ -295,7 +302,7 @@ class Runtime(OffTickWork):
                     self.recorder.stop(a.call_id)
             elif kind is WriteCall:
                 self._write_call(a.record)
-            else:
+            elif not self._apply_fax(a, now):
                 raise TypeError(f"unknown action {a!r}")
 
     def _idle_port(self, port: int) -> None:

@@ -51,6 +51,7 @@ def test_defaults_are_the_six_seat_box():
                 "auth": "md5", "trunk_host": "", "trunk_port": 5060, "trunk_transport": "udp", "trunk_domain": "",
                 "trunk_username": "", "trunk_password": "", "trunk_register": True},
         "screening": {"blacklist": [], "vip": [], "block_withheld": False},
+        "fax": {"numbers": [], "detect": True, "tries": 3, "retry_interval_s": 120, "worker": "process"},
         "web": {"listen": "127.0.0.1", "port": 8080},
     }
     assert validate({}) == DEFAULTS
@@ -149,7 +150,7 @@ def test_seat_items_default_from_their_number():
     ({"analog": [{"channel": 32, "kind": "phone"}]}, "analog[0].kind: 'phone' is not allowed; one of fxo, fxs"),
     ({"analog": [{"channel": 32, "port": 1}]}, "analog[0].port: unknown key; allowed keys: channel, kind"),
     ({"wbe": {}},
-     "wbe: unknown section; allowed sections: agents, analog, card, departments, ivr, "
+     "wbe: unknown section; allowed sections: agents, analog, card, departments, fax, ivr, "
      "prompts, queue, queues, recording, screening, seats, sip, span, system, web"),
     ([1], "config: [1] is a list; expected an object of sections"),
 ])
@@ -332,7 +333,7 @@ def test_set_value_on_the_span_and_the_analog_ports(tmp_path):
      "queue..name: not a config key; write section.key, e.g. queue.ring_timeout_s or seats[0].name"),
     ("queue.name[0]", "1", "queue.name[0]: queue.name is a string; it has no item [0]"),
     ("qeue.name", "1",
-     "qeue: unknown section; allowed sections: agents, analog, card, departments, ivr, "
+     "qeue: unknown section; allowed sections: agents, analog, card, departments, fax, ivr, "
      "prompts, queue, queues, recording, screening, seats, sip, span, system, web"),
     ("span.signalling", "mfcr2",
      "span.signalling: 'mfcr2' needs span.framing 'cas', not 'ccs'; change both in one save"),
