@@ -1,7 +1,7 @@
 """Does fax DSP stall the 20 ms tick? The whole tick with 34 busy voice channels, in real time, with 0, 1 or 2
 fax sessions receiving a page, each session inline on the tick, in a thread, or in a process of its own.
 
-The fax audio is real: a sender (``FaxSession``, V.27 ter at 4800 bit/s, one seeded 300-row page) was run
+The fax audio is real: a sender (``FaxSession``, V.27 ter at 4800 bit/s, one seeded 150-row page) was run
 against a receiver beforehand and its line audio kept; the card replays it on trunk channels 28 and 29, so the
 box's receiving sessions go through CED, DIS, TCF and the page as on a real call, and the most costly part (the
 page modem's receiver) falls inside the measured span. The other channels carry speech: six talk to the six
@@ -40,7 +40,7 @@ TICK = 0.02
 
 @pytest.fixture(scope="module")
 def page() -> FaxPage:
-    return FaxPage(text_page(7, rows=300), y_resolution=STANDARD_LPI)
+    return FaxPage(text_page(7, rows=150), y_resolution=STANDARD_LPI)
 
 
 @pytest.fixture(scope="module")
