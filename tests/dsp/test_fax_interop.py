@@ -21,7 +21,7 @@ from tests.dsp.faxpages import assert_identical_files, text_page, three_page_doc
 from tests.peers.faxline import parse_result, run_line
 from tests.peers.spandsp_fax import faxpeer_command
 
-VERBOSE = False
+VERBOSE = False  # True: spandsp also logs its T.30 on stderr, shown when a case fails
 RATES = {9600: ("v29", "9600"), 7200: ("v29", "7200"), 4800: ("v27ter", "4800"), 2400: ("v27ter", "2400")}
 
 
@@ -40,14 +40,13 @@ def fax(tmp_path, pages, rate, compression, we_send, noise_dbm0=None, seed=0, li
     write_document(src, pages, two_d=False)
     spandsp_comp = "both" if compression == "mr" else "mh"
     limit = ["--max-seconds", str(limit_s)]
+    peer = dict(modems=modems, compression=spandsp_comp, ident="020 5550100", verbose=VERBOSE, max_seconds=limit_s)
     if we_send:
         a = ours("--send", str(src), "--calling", "--modems", modems, "--rates", rates, "--compression", compression,
                  "--ident", "+86 10 88880001", *limit)
-        b = faxpeer_command(receive=dst, calling=False, modems=modems, compression=spandsp_comp, ident="020 5550100", verbose=VERBOSE,
-                            max_seconds=limit_s)
+        b = faxpeer_command(receive=dst, calling=False, **peer)
     else:
-        a = faxpeer_command(send=src, calling=True, modems=modems, compression=spandsp_comp, ident="020 5550100", verbose=VERBOSE,
-                            max_seconds=limit_s)
+        a = faxpeer_command(send=src, calling=True, **peer)
         b = ours("--receive", str(dst), "--answering", "--modems", modems, "--rates", rates,
                  "--compression", compression, "--ident", "+86 10 88880001", *limit)
     res = run_line(a, b, noise_dbm0=noise_dbm0, seed=seed, max_seconds=limit_s + 10, cwd=str(tmp_path))

@@ -12,7 +12,8 @@ import pytest
 
 from dsp.fax.tiff import FINE_LPI, STANDARD_LPI, X_DPI, FaxPage, read_tiff_f
 from dsp.levels import rms_dbm0
-from tests.dsp.faxpages import a4_rows, assert_identical_files, drawing_page, text_page, three_page_document, write_document
+from tests.dsp.faxpages import (a4_rows, assert_identical_files, drawing_page, text_page, three_page_document,
+                                write_document)
 from tests.peers.faxline import parse_result, run_line
 from tests.peers.spandsp_fax import build_faxpeer, faxpeer_command
 from tests.tools import require_tool
