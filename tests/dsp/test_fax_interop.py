@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from dsp.fax.tiff import STANDARD_LPI, X_DPI, FaxPage, read_tiff_f
+from dsp.fax.tiff import FINE_LPI, STANDARD_LPI, X_DPI, FaxPage, read_tiff_f
 from tests.dsp.faxpages import assert_identical_files, text_page, three_page_document, write_document
 from tests.peers.faxline import parse_result, run_line
 from tests.peers.spandsp_fax import faxpeer_command
@@ -124,3 +124,12 @@ def test_polling_the_answerer_sends(tmp_path, we_send):
     check(res, src, dst, pages, 9600, "mr")
     ours_log = res.stderr[1 if we_send else 0]
     assert ("rx CIG DTC" if we_send else "tx CIG DTC") in ours_log
+
+
+@pytest.mark.parametrize("we_send", [True, False], ids=["ours-to-spandsp", "spandsp-to-ours"])
+def test_a_fine_page(tmp_path, we_send):
+    """7.7 lines/mm: DCS bit 15, and modified READ with K = 4."""
+    pages = [FaxPage(text_page(12, True, rows=600), X_DPI, FINE_LPI)]
+    res, src, dst = fax(tmp_path, pages, 9600, "mr", we_send)
+    check(res, src, dst, pages, 9600, "mr")
+    assert all(parse_result(r)["resolution"] == "fine" for r in res.results)
