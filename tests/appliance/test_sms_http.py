@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from appliance.errors import ConfigError, ProtocolError
-from appliance.sms.httpgw import HttpGateway, HttpGatewayConfig, ReportFields, parse_report
+from appliance.sms.httpgw import HttpGateway, HttpGatewayConfig, ReportFields, fill, parse_report
 from appliance.sms.transport import Accepted, Down, Rejected, Report, Up
 
 
@@ -216,8 +216,10 @@ def test_config_errors_name_the_field(kwargs, words):
 
 
 def test_json_template_braces_are_not_placeholders():
+    body = '{"a":{"b":"{text}"},"c":{}}'
     HttpGateway(HttpGatewayConfig(url="http://gw/s", success="OK", method="POST", body_kind="json",
-                                  body='{"a":{"b":"{text}"},"c":{}}'), threads=0).close()
+                                  body=body), threads=0).close()  # accepted: only {text} is a placeholder
+    assert fill(body, {"text": '说"hi"'}, "json") == '{"a":{"b":"说\\"hi\\""},"c":{}}'
 
 
 def test_from_mapping_names_unknown_and_missing_keys():
