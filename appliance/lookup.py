@@ -6,48 +6,34 @@ in: ``(key, ok, fields)``. A JSON object's values become string fields (nested
 values as JSON text); any other body is the field ``text``. A failure (refused,
 timed out, a status other than 2xx, a body over 64 KiB, a body that is not
 UTF-8 or GBK) is ``ok`` False with ``fields["error"]`` saying what happened, so
-the flow takes its ``on_error`` branch and the journal tells why.
+the flow takes its ``on_error`` branch and the journal tells why. The request
+itself (size limit, UTF-8 then GBK, errors) is ``httpfetch.request``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.request
 
+from . import httpfetch
+from .httpfetch import MAX_BODY
 from .offtick import OffTick
 
 log = logging.getLogger(__name__)
-MAX_BODY = 64 * 1024
-USER_AGENT = "callcentre-appliance/ivr"
+HEADERS = {"User-Agent": "callcentre-appliance/ivr", "Accept": "application/json"}
 
 
 def fetch(url: str, timeout_s: float) -> tuple[bool, dict[str, str]]:
     """One GET: (ok, fields). Never raises."""
-    if not url.startswith(("http://", "https://")):
-        return False, {"error": f"not an http(s) URL: {url[:80]}"}
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310 (scheme checked above)
-            body = resp.read(MAX_BODY + 1)
-            kind = resp.headers.get_content_type()
-    except urllib.error.HTTPError as exc:
-        return False, {"error": f"HTTP {exc.code} {exc.reason}"}
-    except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, DNS, timeout, bad URL
-        reason = getattr(exc, "reason", exc)
-        return False, {"error": f"{type(reason).__name__}: {reason}"[:200]}
-    if len(body) > MAX_BODY:
-        return False, {"error": f"answer larger than {MAX_BODY} bytes"}
-    for encoding in ("utf-8", "gbk"):  # Chinese business systems still answer in GBK now and then
-        try:
-            text = body.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        return False, {"error": "answer is neither UTF-8 nor GBK text"}
-    if kind == "application/json" or text.lstrip().startswith("{"):
+    reply = httpfetch.request(url, timeout_s, headers=HEADERS, max_body=MAX_BODY)
+    if reply.status is None:
+        return False, {"error": reply.error}
+    if not 200 <= reply.status < 300:
+        return False, {"error": f"HTTP {reply.status} {reply.reason}"}
+    if reply.error:  # too large, or neither UTF-8 nor GBK
+        return False, {"error": reply.error}
+    text = reply.text
+    if reply.content_type == "application/json" or text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
         except ValueError as exc:

@@ -16,20 +16,19 @@ answers into events:
 ``parse_report`` reads the delivery reports a gateway pushes to the web process.
 
 Threads come from ``offtick.OffTick`` (``threads=0``: each request runs inside
-``submit``, deterministic for tests and virtual time). ``lookup.fetch`` is not
-reused because it only GETs and drops the status and body of a 4xx/5xx, both of
-which a send needs; the error handling and UTF-8-then-GBK decoding follow it.
+``submit``, deterministic for tests and virtual time); the request itself, with
+its size limit and UTF-8-then-GBK decoding, is ``httpfetch.request``, as for the
+IVR lookups.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
+from appliance import httpfetch
 from appliance.errors import ConfigError, ProtocolError
 from appliance.offtick import OffTick
 from appliance.sms.transport import Accepted, Down, Rejected, Report, SmsTransport, Up
@@ -38,7 +37,6 @@ __all__ = ["HttpGatewayConfig", "HttpGateway", "ReportFields", "parse_report", "
 
 PLACEHOLDERS = ("number", "text", "msg_id", "sender", "account", "password")
 BODY_KINDS = ("form", "json", "text")
-MAX_BODY = 64 * 1024
 EXCERPT = 120  # characters of an answer quoted in a reason: enough to read the gateway's error code
 RETRY_LATER = (408, 429)  # the 4xx that mean "not now" rather than "never"
 POLL_INTERVAL = 0.1  # while requests are out, how soon poll should look for their answers
@@ -159,30 +157,10 @@ def fill(template: str, values: dict[str, str], kind: str) -> str:
                             template)
 
 
-def _decode(body: bytes) -> str:
-    for encoding in ("utf-8", "gbk"):  # as lookup.fetch: Chinese gateways still answer in GBK now and then
-        try:
-            return body.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return body.decode("latin-1")
-
-
 def _request(method: str, url: str, body: bytes | None, headers: dict, timeout_s: float) -> tuple[int | None, str]:
-    """One request: (HTTP status, body text), or (None, what went wrong). Never raises."""
-    request = urllib.request.Request(url, data=body, method=method, headers={"User-Agent": USER_AGENT, **headers})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310 (scheme checked in validate)
-            return resp.status, _decode(resp.read(MAX_BODY))
-    except urllib.error.HTTPError as exc:  # 4xx/5xx: the body usually says why
-        try:
-            text = _decode(exc.read(MAX_BODY))
-        except OSError:
-            text = ""
-        return exc.code, text
-    except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, DNS, timeout
-        reason = getattr(exc, "reason", exc)
-        return None, f"{type(reason).__name__}: {reason}"[:200]
+    """One request: (HTTP status, body text, cut at 64 KiB), or (None, what went wrong). Never raises."""
+    reply = httpfetch.request(url, timeout_s, method=method, body=body, headers={"User-Agent": USER_AGENT, **headers})
+    return reply.status, reply.text if reply.status is not None else reply.error
 
 
 def _excerpt(text: str) -> str:
@@ -301,7 +279,7 @@ def parse_report(query_or_body: str | bytes, fields: ReportFields) -> list[Repor
     ProtocolError (naming the field) when a report lacks the id or the status, or the JSON is broken.
     """
     if isinstance(query_or_body, bytes):
-        query_or_body = _decode(query_or_body)
+        query_or_body = httpfetch.decode_text(query_or_body)
     text = query_or_body.strip()
     if text.startswith(("{", "[")):
         try:

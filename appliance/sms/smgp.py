@@ -2,7 +2,7 @@
 
 Same framing as CMPP: a header ``PacketLength(4) RequestID(4) SequenceID(4)``
 (big-endian) and a body of fixed-size fields, so the field machinery and the
-stream ``Decoder`` come from ``cmpp``. Submit and Deliver end with optional
+stream ``Decoder`` come from ``gwcodec``. Submit and Deliver end with optional
 TLVs (Tag 2, Length 2, Value), kept in order as ``(tag, value)`` pairs.
 """
 from __future__ import annotations
@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass, field, replace
 
 from appliance.errors import ProtocolError
-from appliance.sms import cmpp
-from appliance.sms.cmpp import COUNTED, FieldReader, Fixed, bodyless, octets, unpack_fields
+from appliance.sms import gwcodec
+from appliance.sms.gwcodec import COUNTED, FieldReader, Fixed, bodyless, content_text, octets, unpack_fields
 
 VERSION = 0x30
+MAX_PDU_LENGTH = gwcodec.MAX_PDU_LENGTH
 
 LOGIN, LOGIN_RESP = 0x00000001, 0x80000001
 SUBMIT, SUBMIT_RESP = 0x00000002, 0x80000002
@@ -24,8 +25,7 @@ ACTIVE_TEST, ACTIVE_TEST_RESP = 0x00000004, 0x80000004
 EXIT, EXIT_RESP = 0x00000006, 0x80000006
 
 LOGIN_SEND, LOGIN_RECEIVE, LOGIN_TRANSMIT = 0, 1, 2
-FMT_ASCII, FMT_BINARY, FMT_UCS2, FMT_GBK = 0, 4, 8, 15
-_CODECS = {FMT_ASCII: "ascii", FMT_UCS2: "utf-16-be", FMT_GBK: "gbk"}
+FMT_ASCII, FMT_BINARY, FMT_UCS2, FMT_GBK = gwcodec.FMT_ASCII, gwcodec.FMT_BINARY, gwcodec.FMT_UCS2, gwcodec.FMT_GBK
 
 TAG_TP_PID, TAG_TP_UDHI, TAG_LINK_ID = 0x0001, 0x0002, 0x0003
 TAG_PK_TOTAL, TAG_PK_NUMBER = 0x0009, 0x000A
@@ -218,7 +218,7 @@ class Deliver(Fixed):
 
     def text(self) -> str:
         """MsgContent decoded per MsgFormat (latin-1 for binary or unknown formats)."""
-        return self.msg_content.decode(_CODECS.get(self.msg_format, "latin-1"), errors="replace")
+        return content_text(self.msg_content, self.msg_format)
 
     def pack(self) -> bytes:
         return super().pack() + pack_tlvs(self.NAME, self.tlvs)
@@ -244,24 +244,24 @@ _CLASSES = {c.COMMAND_ID: c for c in _PDUS}
 
 def encode(pdu: Fixed, sequence_id: int) -> bytes:
     """Return the whole PDU: header (with PacketLength) and body."""
-    return cmpp.encode(pdu, sequence_id)
+    return gwcodec.encode(pdu, sequence_id)
 
 
 def decode(frame: bytes) -> tuple[int, Fixed]:
     """Parse exactly one whole PDU; return ``(sequence_id, pdu)``."""
-    return cmpp.decode_frame("SMGP", _CLASSES, frame)
+    return gwcodec.decode_frame("SMGP", _CLASSES, frame)
 
 
-class Decoder(cmpp.Decoder):
-    """Cut an SMGP byte stream into ``(sequence_id, pdu)``; see ``cmpp.Decoder``."""
+class Decoder(gwcodec.Decoder):
+    """Cut an SMGP byte stream into ``(sequence_id, pdu)``; see ``gwcodec.Decoder``."""
 
-    def __init__(self, max_length: int = cmpp.MAX_PDU_LENGTH) -> None:
-        super().__init__(max_length, decode, "SMGP")
+    def __init__(self, max_length: int = MAX_PDU_LENGTH) -> None:
+        super().__init__(decode, "SMGP", max_length)
 
 
 def long_submits(template: Submit, text: str, ref: int) -> list[Submit]:
     """One UCS2 Submit per 67-character part of ``text``, UDH in MsgContent, TP_udhi/PkTotal/PkNumber TLVs."""
-    parts = cmpp.split_ucs2(text, ref)
+    parts = gwcodec.split_ucs2(text, ref, Submit.NAME)
     if len(parts) == 1:
         return [replace(template, msg_content=parts[0], msg_format=FMT_UCS2)]
     return [replace(template, msg_content=p, msg_format=FMT_UCS2,
