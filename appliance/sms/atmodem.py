@@ -64,10 +64,12 @@ class Sent:
 
 @dataclass(frozen=True)
 class SendFailed:
-    """The message could not be sent; the parts not yet sent are dropped."""
+    """The message could not be sent; the parts not yet sent are dropped. ``written``: a PDU of it had gone to
+    the modem (a timeout then leaves its fate unknown); False: nothing of it can have reached the network."""
 
     msg_id: str
     reason: str
+    written: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class AtModem:
         self._events: list[Event] = []
         self._pdu_for: Callable[[str], None] | None = None  # the next line is a PDU for this
         self._sent: dict[int, tuple[str, int]] = {}  # TP-MR -> (msg_id, part)
+        self._written: set[str] = set()  # messages with a PDU given to the modem (after its "> " prompt)
         self._ref, self._signal = 0, None  # concatenation reference; dBm from +CSQ
         self._reassembler = Reassembler(reassembly_age)
         self._partial: dict[tuple[str, int, int], tuple[float, datetime]] = {}  # first seen, stamp
@@ -217,6 +220,7 @@ class AtModem:
                 del self._buf[: 2 if self._buf[1:2] == b" " else 1]
                 self._await_prompt = False
                 self._out += self._current.pdu.encode() + b"\x1a"
+                self._written.add(self._current.msg_id)
                 continue
             end = min((i for i in (self._buf.find(b"\r"), self._buf.find(b"\n")) if i >= 0), default=-1)
             if end < 0:
@@ -241,6 +245,11 @@ class AtModem:
                 self._out += b"\x1b"  # leave PDU entry so that the next command is heard
             cmd.on_done(f"no answer to {cmd.text} within {cmd.timeout:g} s")
         return self._run(now)
+
+    def written(self, msg_id: str) -> bool:
+        """True once a PDU of ``msg_id`` has gone out after the modem's prompt: from then on the network may have
+        it. Before that (the ``AT+CMGS`` line written, no prompt yet) nothing of it can have been sent."""
+        return msg_id in self._written
 
     def outgoing(self) -> bytes:
         """The bytes to write to the modem now (taken; the next call returns only new ones)."""
@@ -352,9 +361,12 @@ class AtModem:
 
     def _cmgs_done(self, msg_id: str) -> Callable[[str | None], None]:
         def on_done(error: str | None) -> None:
+            written = msg_id in self._written
+            if error is not None or not any(c.msg_id == msg_id for c in self._queue):
+                self._written.discard(msg_id)  # finished: its outcome is known
             if error is not None:
                 self._queue = deque(c for c in self._queue if c.msg_id != msg_id)
-                self._events.append(SendFailed(msg_id, error))
+                self._events.append(SendFailed(msg_id, error, written))
         return on_done
 
     def _cmgr_line(self, line: str, now: float) -> None:

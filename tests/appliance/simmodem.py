@@ -113,8 +113,11 @@ class SimModem:
     Attributes set by the test before the dialogue starts: ``cpin`` ("READY",
     "SIM PIN" or "NOSIM"), ``creg`` (registration status), ``csq`` (rssi),
     ``cms_on_submit`` (submit number, 1-based, -> +CMS error code),
-    ``silent`` (commands never answered).  ``commands`` and ``submits`` record
-    what arrived; ``store`` is the SIM message store.
+    ``silent`` (commands never answered), ``mute`` (nothing answered at all: a
+    tty of the modem that is not its AT port), ``hold_submits`` (a PDU is taken
+    but never answered, as if the network were slow).  ``commands`` and
+    ``submits`` record what arrived; ``store`` is the SIM message store.
+    :meth:`unplug` closes the pty's master, as pulling the USB plug hangs up the tty.
     """
 
     def __init__(self) -> None:
@@ -125,6 +128,10 @@ class SimModem:
         self.cpin, self.creg, self.csq = "READY", 1, 20
         self.cms_on_submit: dict[int, int] = {}
         self.silent: set[str] = set()
+        self.mute = False
+        self.hold_submits = False
+        self.hold_prompt = False  # AT+CMGS never answered with its "> " prompt: no PDU can follow
+        self.unplugged = False
         self.commands: list[str] = []
         self.submits: list[Submit] = []
         self.store: dict[int, str] = {}
@@ -158,10 +165,20 @@ class SimModem:
         length, pdu = status_report_pdu(mr, number, status, datetime(2026, 11, 28, 11, 21, tzinfo=timezone.utc))
         self._write(f"\r\n+CDS: {length}\r\n{pdu}\r\n")
 
+    def unplug(self) -> None:
+        """Stop answering and close the master: the other end's reads and writes fail with EIO."""
+        if not self.unplugged:
+            self.unplugged = True
+            os.write(self._wpipe, b"x")
+            self._thread.join(timeout=5)
+            os.close(self.master)
+
     def close(self) -> None:
-        os.write(self._wpipe, b"x")
-        self._thread.join(timeout=5)
-        for fd in (self.master, self._slave, self._rpipe, self._wpipe):
+        if not self.unplugged:
+            os.write(self._wpipe, b"x")
+            self._thread.join(timeout=5)
+            os.close(self.master)
+        for fd in (self._slave, self._rpipe, self._wpipe):
             os.close(fd)
 
     # --- the modem's side -------------------------------------------------------------
@@ -201,6 +218,8 @@ class SimModem:
     def _command(self, cmd: str) -> int | None:
         """Answer one command line; return the TPDU length when a PDU is to follow."""
         self.commands.append(cmd)
+        if self.mute:
+            return None
         if self.echo:
             self._write(cmd + "\r")
         if cmd in self.silent:
@@ -218,6 +237,8 @@ class SimModem:
         if cmd == "AT+CREG?":
             return self._write(f"\r\n+CREG: 0,{self.creg}\r\n" + ok)
         if cmd.startswith("AT+CMGS="):
+            if self.hold_prompt:
+                return None
             self._write("\r\n> ")
             return int(cmd[8:])
         if cmd.startswith("AT+CMGR="):
@@ -244,6 +265,8 @@ class SimModem:
             self._write("\r\n+CMS ERROR: 304\r\n")
             return
         self.submits.append(sub)
+        if self.hold_submits:
+            return
         code = self.cms_on_submit.get(len(self.submits))
         if code is not None:
             self._write(f"\r\n+CMS ERROR: {code}\r\n")

@@ -155,7 +155,7 @@ def test_cms_error_on_one_part_fails_the_message_with_its_reason(sim, modem):
     modem.send("+8613912345678", "next", "m2")
     events = run_until(modem, lambda ev: of(SendFailed)(ev) and sum(isinstance(e, Sent) for e in ev) == 2)
     assert events == [Sent("m1", 1, events[0].mr),
-                      SendFailed("m1", "+CMS ERROR 38: network out of order"),
+                      SendFailed("m1", "+CMS ERROR 38: network out of order", written=True),
                       Sent("m2", 1, events[2].mr)]
     assert [s.text for s in sim.submits][-1] == "next"
     assert len(sim.submits) == 3  # part 3 of m1 was never tried
@@ -187,8 +187,11 @@ def test_cmgs_timeout_cancels_pdu_entry_and_fails_the_message():
     pdu = at.outgoing()
     assert pdu.endswith(b"\x1a") and parse_submit(pdu[:-1].decode()).text == "hi"
     assert at.poll(59.9) == []
-    assert at.poll(60.0) == [SendFailed("m1", f"no answer to {cmd[:-1].decode()} within 60 s")]
+    assert at.poll(60.0) == [SendFailed("m1", f"no answer to {cmd[:-1].decode()} within 60 s", written=True)]
     assert at.outgoing() == b"\x1b" and at.next_deadline() is None
+    at.send("+8613912345678", "again", "m2", 70.0)  # this time the modem never prompts: nothing of it went
+    assert at.outgoing().startswith(b"AT+CMGS=") and not at.written("m2")
+    assert at.poll(130.0) == [SendFailed("m2", "no answer to AT+CMGS=20 within 60 s", written=False)]
 
 
 def test_echo_and_split_reads_are_handled():
