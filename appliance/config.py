@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .messages import CATALOG, text as _msg
 from .options import Option, check as _check, check_mapping as _check_mapping, type_name
 from .recpolicy import check_recording
+from .sms.settings import SMS_OPTIONS, check_sms, check_sms_rules
 
 TABLE = "settings"
 
@@ -154,6 +155,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
                          "GIL with the tick)",
                          choices=("thread", "process")),
     },
+    "sms": SMS_OPTIONS,  # the transports of SMS (appliance.sms.settings); dispatch rules in ``sms_rules``
     "web": {
         "listen": Option("ip", "127.0.0.1", "address the web page listens on"),
         "port": Option("int", 8080, "TCP port of the web page", 1, 65535),
@@ -181,9 +183,9 @@ ANALOG_ITEM: dict[str, Option] = {
 }
 SPAN_CHANNELS = 31  # an E1 span numbers its timeslots 1..31 whichever of them carry calls
 SECTIONS = ("system", "card", "span", "analog", "seats", "queue", "queues", "agents", "departments", "ivr", "prompts",
-            "recording", "sip", "screening", "fax", "web")
+            "recording", "sip", "screening", "fax", "sms", "sms_rules", "web")
 LIST_SECTIONS = {"queues": check_queues, "agents": check_agents,  # lists of items, empty by default
-                 "departments": check_departments}
+                 "departments": check_departments, "sms_rules": check_sms_rules}
 
 
 def _default_seats(n: int) -> list[dict]:
@@ -320,6 +322,7 @@ def validate(raw: dict) -> dict:
     check_references(out)
     check_recording(out)
     _check_prompt_fields(out["prompts"])
+    check_sms(out)
     screening(out)  # every screening entry parses as a number or prefix
     return {s: out[s] for s in SECTIONS}
 

@@ -15,6 +15,7 @@ from typing import Any
 from .errors import ConfigError
 from .flows import default_flow
 from .options import Option, check_mapping, type_name
+from .sms.dispatch import sms_number
 
 STRATEGY_CHOICES = ("ring-all", "round-robin", "random", "fewest-calls", "least-talk-time", "longest-idle",
                     "skill-level", "fixed-order")
@@ -56,6 +57,8 @@ AGENT_ITEM: dict[str, Option] = {
 DEPARTMENT_ITEM: dict[str, Option] = {
     "name": Option("str", None, "the department's name, as IVR transfers name it (dept:NAME), unique", 1, 32),
     "number": Option("digits", None, "the number a transfer to it dials on a trunk channel", 3, 20),
+    "mobile": Option("digits", "", "the department's mobile, texted by sms_rules with to_department (empty: none)",
+                     0, 20),
 }
 
 
@@ -68,7 +71,10 @@ def check_departments(raw: Any) -> list[dict]:
         for required in ("name", "number"):
             if isinstance(item, dict) and required not in item:
                 raise ConfigError(f"departments[{i}].{required}: missing; every department needs a name and a number")
-        dept = check_mapping(f"departments[{i}]", DEPARTMENT_ITEM, item, {})
+        dept = check_mapping(f"departments[{i}]", DEPARTMENT_ITEM, item, {"mobile": ""})
+        if dept["mobile"] and sms_number(dept["mobile"]) is None:
+            raise ConfigError(f"departments[{i}].mobile: {dept['mobile']!r} is not a mobile number; SMS reach "
+                              "mobiles only (empty: none)")
         if dept["name"] in seen:
             raise ConfigError(f"departments[{i}].name: {dept['name']!r} is already used by departments"
                               f"[{seen[dept['name']]}]; department names must be unique")

@@ -52,6 +52,8 @@ def test_defaults_are_the_six_seat_box():
                 "trunk_username": "", "trunk_password": "", "trunk_register": True},
         "screening": {"blacklist": [], "vip": [], "block_withheld": False},
         "fax": {"numbers": [], "detect": True, "tries": 3, "retry_interval_s": 120, "worker": "process"},
+        "sms": DEFAULTS["sms"],  # its own defaults: tests/appliance/test_sms_settings.py
+        "sms_rules": [],
         "web": {"listen": "127.0.0.1", "port": 8080},
     }
     assert validate({}) == DEFAULTS
@@ -151,7 +153,7 @@ def test_seat_items_default_from_their_number():
     ({"analog": [{"channel": 32, "port": 1}]}, "analog[0].port: unknown key; allowed keys: channel, kind"),
     ({"wbe": {}},
      "wbe: unknown section; allowed sections: agents, analog, card, departments, fax, ivr, "
-     "prompts, queue, queues, recording, screening, seats, sip, span, system, web"),
+     "prompts, queue, queues, recording, screening, seats, sip, sms, sms_rules, span, system, web"),
     ([1], "config: [1] is a list; expected an object of sections"),
 ])
 def test_errors_name_key_value_and_what_is_allowed(raw, message):
@@ -334,7 +336,7 @@ def test_set_value_on_the_span_and_the_analog_ports(tmp_path):
     ("queue.name[0]", "1", "queue.name[0]: queue.name is a string; it has no item [0]"),
     ("qeue.name", "1",
      "qeue: unknown section; allowed sections: agents, analog, card, departments, fax, ivr, "
-     "prompts, queue, queues, recording, screening, seats, sip, span, system, web"),
+     "prompts, queue, queues, recording, screening, seats, sip, sms, sms_rules, span, system, web"),
     ("span.signalling", "mfcr2",
      "span.signalling: 'mfcr2' needs span.framing 'cas', not 'ccs'; change both in one save"),
     ("analog[6].kind", "fxo", "analog[6].kind: analog[6] does not exist; the list has 6 items (0..5)"),
