@@ -148,6 +148,26 @@ class List(Arg):
         return {**super().describe(), "of": self.of.describe()}
 
 
+class Obj(Arg):
+    """A JSON object whose keys are checked by the handler (a campaign's recipients, its schedule)."""
+
+    kind = "object"
+
+    def __init__(self, max_keys: int = 32, required: bool = True, default: dict | None = None) -> None:
+        super().__init__(required, default)
+        self.max_keys = max_keys
+
+    def allowed(self) -> str:
+        return f"an object of at most {self.max_keys} keys"
+
+    def check(self, name: str, value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(name, value, "is not an object")
+        if len(value) > self.max_keys:
+            raise self.fail(name, value, f"has {len(value)} keys")
+        return value
+
+
 def validate(schema: dict[str, Arg], args: dict[str, Any]) -> dict[str, Any]:
     """Check ``args`` against ``schema``: unknown names rejected, required ones present, optional ones defaulted."""
     for name in args:

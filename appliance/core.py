@@ -36,6 +36,7 @@ from .reload import Reload
 from .screenpop import ScreenPop
 from .seatapi import SeatCommands
 from .superapi import SupervisorCommands
+from .smsapi import SmsCommands
 from .speech import SpeechWorker
 
 __all__ = ["Core", "make_card", "render_prompts"]
@@ -69,7 +70,7 @@ def make_card(cfg: dict, *, media: bool = True, agent: AgentScript | None = None
 
 
 class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, Recordings, OutboundCommands,
-           FaxCommands):
+           FaxCommands, SmsCommands):
     """Everything the core process runs, wired together; the loop that drives it lives in the CLI.
 
     Parameters
@@ -86,10 +87,13 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
     hotplug : drivers.hotplug_watch.Hotplug, optional
         Watches udev for voice cards, GSM modems and USB disks (a real box); a voice card
         that disappears raises the ``card.removed`` alarm until one is back.
+    sms_transports : dict of str to SmsTransport, optional
+        Replace the SMS transports the config sets up (tests: a simulated modem or gateway).
     """
 
     def __init__(self, data: DataDir, cfg: dict, clock, *, card: Card | None = None,
-                 prompts: dict[str, np.ndarray] | None = None, media: bool = True, hotplug=None) -> None:
+                 prompts: dict[str, np.ndarray] | None = None, media: bool = True, hotplug=None,
+                 sms_transports: dict | None = None) -> None:
         self.data, self.cfg, self.clock = data, cfg, clock
         self.tz = zoneinfo.ZoneInfo(cfg["system"]["timezone"])
         self.card = card if card is not None else make_card(cfg, media=media)
@@ -146,9 +150,10 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
         self.register_outbound_commands()  # click-to-dial and campaigns (saved ones come back): appliance.outbound
         self.register_supervisor_commands()
         self.register_fax_commands()  # fax.send, fax.jobs, fax.list; faxes stored off the tick: appliance.faxapi
+        self.hotplug = hotplug
+        self.register_sms_commands(sms_transports)  # outbox, campaigns, dispatch on a worker thread: appliance.smsapi
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
-        self.hotplug = hotplug
         self.paced: asyncio.Event | None = None  # set by a hardware card when its frames are ready
         self.box_alarms: dict[str, str] = {}  # box-level alarms (not span or port): name -> detail
         self.start_recordings()  # retention and free space once now, then every few seconds from start()
@@ -178,7 +183,7 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
         devices = [{"kind": d.kind, "id": d.id, "description": d.description}
                    for d in (self.hotplug.present() if self.hotplug is not None else [])]
         return {"time": round(self.clock.wall(), 3), "box": {"name": system["name"], "number": system["box_number"]},
-                **snap, "devices": devices, "recordings": self.recording_status()}
+                **snap, "devices": devices, "recordings": self.recording_status(), "sms": self.sms_status_brief()}
 
     def _local_day(self, now: float) -> tuple[float, float]:
         """The local day ``now`` (runtime clock) lies in, as (its midnight, the next midnight) on that clock."""
@@ -199,12 +204,14 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
                 self.paced = ready
         if self.hotplug is not None:
             self.hotplug.start(asyncio.get_running_loop(), self.on_hotplug)
+        self.start_sms(asyncio.get_running_loop())
         self.start_housekeeping()
 
     def on_hotplug(self, event) -> None:
         """A device came or went: tell the control API's subscribers, and keep the card alarm true."""
         self.bus.publish("device", {"kind": event.kind, "present": event.present, "id": event.id,
                                     "description": event.description})
+        self.sms_hotplug(event)
         if event.kind != "voice_card" or self.cfg["card"]["driver"] != "dahdi":
             return
         cards = [d for d in self.hotplug.present() if d.kind == "voice_card"] if self.hotplug else []
@@ -238,6 +245,7 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
             self.runtime.recorder = None
         self.close_recordings()
         self.close_faxes()
+        self.close_sms()
         self.lookups.close()
         self.speech.close()
         self.journal.close()

@@ -89,6 +89,16 @@ class DataDir:
         return self.root / "customers.sqlite"
 
     @property
+    def sms_outbox(self) -> pathlib.Path:
+        """The SMS outbox (``appliance.sms.outbox``), SQLite."""
+        return self.root / "sms-outbox.sqlite"
+
+    @property
+    def sms_store(self) -> pathlib.Path:
+        """SMS templates, campaigns, opt-outs and messages received (``appliance.sms.store``), SQLite."""
+        return self.root / "sms.sqlite"
+
+    @property
     def recordings(self) -> pathlib.Path:
         """Folder of A-law WAV recordings."""
         return self.root / "recordings"

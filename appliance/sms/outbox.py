@@ -261,6 +261,14 @@ class Outbox:
             return [Message(*r) for r in rows]
         return self._write(fn)
 
+    def next_due(self, via: str) -> float | None:
+        """When the earliest queued message of ``via`` is due (wall seconds), None when none is queued; a read,
+        so a sender can look every pass without a write (``due`` writes the rate bucket)."""
+        via = _check_via(via)
+        with self._lock:
+            return self._con.execute("SELECT MIN(next_try_at) FROM messages WHERE via = ? AND state = 'queued'",
+                                     (via,)).fetchone()[0]
+
     def _refill(self, con: sqlite3.Connection, via: str, now: float) -> float:
         """The bucket's tokens at ``now`` (a new bucket starts full), stored with ``now``."""
         cap, per_s = self.burst[via], self.rates[via] / 60.0

@@ -24,6 +24,7 @@ class SimGateway:
         self.codec = cmpp if protocol == "cmpp" else smgp
         self.login_status = 0
         self.answer_submits = True
+        self.submit_status = 0  # nonzero: every submit answered with this result (a refusal)
         self.submits: list[tuple[int, object]] = []  # (seq, Submit) in arrival order
         self.refs: list[str] = []  # Msg_Id text given to each answered submit, as the client writes it
         self.received: list[object] = []  # every PDU, in order
@@ -86,6 +87,8 @@ class SimGateway:
 
     def _submit_resp(self) -> object:
         raw = self._new_id_raw()
+        if self.submit_status:
+            return self.codec.SubmitResp(raw, self.submit_status)
         self.refs.append(str(raw) if isinstance(raw, int) else raw.hex())
         return self.codec.SubmitResp(raw, 0)
 
