@@ -39,13 +39,13 @@ import math
 import os
 import re
 import sqlite3
-import threading
 import uuid
 from typing import Any
 
 from ..apischema import CommandError
-from ..errors import ApplianceError, ConfigError, ProtocolError
+from ..errors import ConfigError, ProtocolError
 from .pdu import split_text
+from .sqlfile import SqlFile
 
 __all__ = ["Message", "Outbox", "STATES", "VIAS"]
 
@@ -101,7 +101,7 @@ def _check_via(via: Any) -> str:
     return via
 
 
-class Outbox:
+class Outbox(SqlFile):
     """Outgoing SMS in their own SQLite file (WAL, synchronous FULL: a committed state survives a power cut).
 
     Parameters
@@ -121,7 +121,6 @@ class Outbox:
     def __init__(self, path: str | os.PathLike, rates: dict[str, float] | None = None,
                  burst: dict[str, float] | None = None, backoff_s: float = 30.0, backoff_cap_s: float = 3600.0,
                  max_tries: int = 5) -> None:
-        self.path = os.fspath(path)
         self.rates, self.burst = self._check_rates(rates, burst)
         if not backoff_s > 0 or not backoff_cap_s >= backoff_s:
             raise ConfigError(f"sms.outbox backoff_s={backoff_s!r}, backoff_cap_s={backoff_cap_s!r}: "
@@ -129,17 +128,7 @@ class Outbox:
         if isinstance(max_tries, bool) or not isinstance(max_tries, int) or max_tries < 1:
             raise ConfigError(f"sms.outbox max_tries={max_tries!r}: must be an integer >= 1")
         self.backoff_s, self.backoff_cap_s, self.max_tries = float(backoff_s), float(backoff_cap_s), max_tries
-        self._lock = threading.Lock()
-        self._con = None
-        try:
-            self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-            self._setup()
-        except (sqlite3.Error, ApplianceError) as e:
-            if self._con is not None:
-                self._con.close()
-            if isinstance(e, ApplianceError):
-                raise
-            raise ApplianceError(f"sms outbox {self.path!r} cannot be opened as an SQLite database: {e}") from None
+        super().__init__(path, "sms outbox", SCHEMA_SQL, SCHEMA_VERSION)
 
     @staticmethod
     def _check_rates(rates, burst) -> tuple[dict[str, float], dict[str, float]]:
@@ -152,42 +141,6 @@ class Outbox:
                     raise ConfigError(f"sms.outbox {name}.{via}={value!r}: must be a number > 0")
         return ({v: float(r) for v, r in rates.items()},
                 {v: max(1.0, float(burst.get(v, r))) for v, r in rates.items()})
-
-    def _setup(self) -> None:
-        con = self._con
-        mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise ApplianceError(f"sms outbox {self.path!r}: WAL mode refused (journal_mode is {mode!r})")
-        con.execute("PRAGMA synchronous=FULL")
-        con.execute("PRAGMA foreign_keys=ON")
-        version = con.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise ApplianceError(f"sms outbox {self.path!r} has schema version {version}; "
-                                 f"this firmware knows up to {SCHEMA_VERSION}")
-        con.executescript("BEGIN;" + SCHEMA_SQL + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
-
-    def close(self) -> None:
-        with self._lock:
-            self._con.close()
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _write(self, fn):
-        """Run ``fn(con)`` in one IMMEDIATE transaction (the write lock taken first: no lost update between
-        processes); its result after the commit."""
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(self._con)
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
-            return out
 
     def _row(self, con: sqlite3.Connection, msg_id: str) -> Message | None:
         r = con.execute(f"SELECT {', '.join(_FIELDS)} FROM messages WHERE id = ?", (msg_id,)).fetchone()

@@ -20,13 +20,12 @@ import json
 import math
 import os
 import sqlite3
-import threading
 from typing import Any
 
 from ..apischema import CommandError
 from ..caller import normalise
-from ..errors import ApplianceError
 from .outbox import VIAS
+from .sqlfile import SqlFile
 from .templates import FIELDS, PLAUSIBLE_LENGTH, Template, is_opt_out, part_count
 
 __all__ = ["SmsStore", "COUNTS", "CAMPAIGN_STATES"]
@@ -92,7 +91,7 @@ def zero_counts() -> dict:
     return {"run": dict.fromkeys(COUNTS, 0), "total": dict.fromkeys(COUNTS, 0)}
 
 
-class SmsStore:
+class SmsStore(SqlFile):
     """Templates, opt-outs, inbound SMS, dispatch marks and campaigns in their own SQLite file.
 
     Parameters
@@ -105,52 +104,8 @@ class SmsStore:
 
     def __init__(self, path: str | os.PathLike, home_area: str = "27") -> None:
         normalise("", home_area=home_area)  # checks home_area (ConfigError)
-        self.path, self.home_area = os.fspath(path), home_area
-        self._lock = threading.Lock()
-        self._con = None
-        try:
-            self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-            mode = self._con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise ApplianceError(f"sms store {self.path!r}: WAL mode refused (journal_mode is {mode!r})")
-            self._con.execute("PRAGMA synchronous=FULL")
-            version = self._con.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise ApplianceError(f"sms store {self.path!r} has schema version {version}; "
-                                     f"this firmware knows up to {SCHEMA_VERSION}")
-            self._con.executescript("BEGIN;" + SCHEMA_SQL + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
-        except (sqlite3.Error, ApplianceError) as e:
-            if self._con is not None:
-                self._con.close()
-            if isinstance(e, ApplianceError):
-                raise
-            raise ApplianceError(f"sms store {self.path!r} cannot be opened as an SQLite database: {e}") from None
-
-    def close(self) -> None:
-        with self._lock:
-            self._con.close()
-
-    def __enter__(self) -> SmsStore:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _write(self, fn):
-        """``fn(con)`` in one IMMEDIATE transaction; its result after the commit, nothing kept if it raises."""
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(self._con)
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
-            return out
-
-    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._lock:
-            return self._con.execute(sql, args).fetchall()
+        self.home_area = home_area
+        super().__init__(path, "sms store", SCHEMA_SQL, SCHEMA_VERSION)
 
     def number(self, number: Any) -> str:
         """The canonical (national) form of ``number``; bad_argument when it is no phone number."""
