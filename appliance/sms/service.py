@@ -10,13 +10,16 @@ pairs for the control API's bus: ``sms.state`` (a message moved), ``sms.inbound`
 (a message to us; an opt-out reply is marked), ``sms.transport`` (a transport
 went down or came back).
 
-A transport is not given messages while it is down: a modem being probed or a
-gateway not logged in would only make each message burn a try. The HTTP gateway
-has no link to bring up, so it starts up; the others start down until their
-first ``Up``. A message handed over when its transport goes down becomes
-``unknown`` (the outbox's rule 5); a gateway's ``Rejected`` for a submit the
-link lost comes after its ``Down`` and finds the message no longer sending,
-so it changes nothing.
+A transport with a link (the modem, a gateway session) is not given messages
+while it is down: a modem being probed or a gateway not logged in would only make
+each message burn a try. It starts down until its first ``Up``; a message handed
+over when it goes down becomes ``unknown`` (the outbox's rule 5); a gateway's
+``Rejected`` for a submit the link lost comes after its ``Down`` and finds the
+message no longer sending, so it changes nothing. The HTTP gateway has no link:
+every request it was given ends in its own ``Accepted`` or ``Rejected``, its
+``Down`` and ``Up`` only say that requests keep failing or work again. So it is
+always given its due messages (their backoff spaces the retries, and only a
+success can bring it up again) and its ``Down`` settles nothing.
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ from ..apischema import CommandError
 from .outbox import Message, Outbox
 from .transport import Accepted, Down, Inbound, Rejected, Report, SmsTransport, Up
 
-__all__ = ["SmsService", "message_view", "STARTS_UP"]
+__all__ = ["SmsService", "message_view", "LINKLESS"]
 
 log = logging.getLogger(__name__)
 
-STARTS_UP = frozenset({"http"})  # transports without a link of their own to bring up
+LINKLESS = frozenset({"http"})  # transports without a link of their own: see the module's docstring
 BATCH = 10  # messages handed to one transport per step: a backlog cannot hold the worker for long
 
 
@@ -68,7 +71,7 @@ class SmsService:
                  batch: int = BATCH) -> None:
         self.outbox, self.transports, self.batch = outbox, dict(transports), batch
         self.inbound = inbound
-        self.up = {via: via in STARTS_UP for via in self.transports}
+        self.up = {via: via in LINKLESS for via in self.transports}
         self.why_down: dict[str, str | None] = {via: None if self.up[via] else "not connected yet"
                                                 for via in self.transports}
 
@@ -83,7 +86,7 @@ class SmsService:
         for via, transport in self.transports.items():
             events += self._apply(via, transport.poll(now), wall)
         for via, transport in self.transports.items():
-            if self.up[via]:
+            if self.up[via] or via in LINKLESS:
                 events += self._hand_out(via, transport, now, wall)
         return events
 
@@ -139,8 +142,10 @@ class SmsService:
             return self._inbound(via, ev, wall)
         if isinstance(ev, Down):
             was_up, self.up[via], self.why_down[via] = self.up[via], False, ev.reason
-            moved = self.outbox.transport_down(via, wall)
             log.warning("sms transport %s down: %s", via, ev.reason)
+            if via in LINKLESS:
+                return [("sms.transport", {"via": via, "up": False, "reason": ev.reason})] if was_up else []
+            moved = self.outbox.transport_down(via, wall)
             changed = [_state(self.outbox.get(i)) for i in moved["requeued"] + moved["unknown"]]
             return ([("sms.transport", {"via": via, "up": False, "reason": ev.reason})] if was_up else []) + changed
         if isinstance(ev, Up):
