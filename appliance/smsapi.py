@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import logging
 import queue
 
 from .apischema import Bool, CommandError, Enum, Int, Obj, Str
 from .clock import RealClock
 from .config import home_area
-from .errors import ConfigError
+from .errors import ConfigError, ProtocolError
 from .faxapi import PhoneNumber
 from .sms import settings
+from .sms.httpgw import parse_report
 from .sms.outbox import STATES, VIAS, Outbox
-from .sms.service import SmsService, message_view
+from .sms.service import SmsService, message_view, state_event
 from .sms.worker import SmsWorker
 
 log = logging.getLogger(__name__)
@@ -179,7 +181,7 @@ class SmsCommands:
             except CommandError as e:
                 log.error("sms dispatch %s to %s not queued: %s", n.rule, n.to, e.message)
                 continue
-            events.append(("sms.state", {**message_view(self.sms_outbox.get(msg_id)), "text": None}))
+            events.append(state_event(self.sms_outbox.get(msg_id)))
         return events
 
     def _sms_event(self, event: dict) -> None:
@@ -227,6 +229,7 @@ class SmsCommands:
         reg("sms.optouts", self.sms_optouts, page)
         reg("sms.optout_add", self.sms_optout_add, {"number": PhoneNumber(32)})
         reg("sms.optout_remove", self.sms_optout_remove, {"number": PhoneNumber(32)})
+        reg("sms.http_report", self.sms_http_report, {"token": Str(64), "body": Str(65536)})
 
     async def _sms_job(self, fn):
         """Run ``fn(now, wall)`` on the SMS worker; its errors as the control API's (bad input names the argument)."""
@@ -247,8 +250,7 @@ class SmsCommands:
 
         def job(now, wall):
             m = self.sms_outbox.get(self._sms_add(to, text, via, wall, origin="api"))
-            self.sms_worker.publish("sms.state", {"id": m.id, "state": m.state, "via": m.via, "to": m.to_number,
-                                                  "reason": None, "tries": 0, "transport_ref": None})
+            self.sms_worker.publish(*state_event(m))
             return {"message": message_view(m)}
         return await self._sms_job(job)
 
@@ -265,9 +267,7 @@ class SmsCommands:
         """``sms.resolve``: a human's decision on a message whose outcome is unknown (send again or give up)."""
         def job(now, wall):
             m = self.sms_outbox.resolve(msg_id, resend, wall)
-            self.sms_worker.publish("sms.state", {"id": m.id, "state": m.state, "via": m.via, "to": m.to_number,
-                                                  "reason": m.reason, "tries": m.tries,
-                                                  "transport_ref": m.transport_ref})
+            self.sms_worker.publish(*state_event(m))
             return {"message": message_view(m)}
         return await self._sms_job(job)
 
@@ -322,3 +322,30 @@ class SmsCommands:
             return {"removed": number}
         return await self._sms_job(job)
 
+    async def sms_http_report(self, token: str, body: str) -> dict:
+        """``sms.http_report``: delivery reports the HTTP gateway pushed to the web process (a query string, a form
+        or JSON body), allowed by the URL's token; answered with how many reports and how many matched a message."""
+        fields = settings.report_fields(self.cfg)
+        if fields is None:
+            raise CommandError("forbidden", "pushed delivery reports are off: set sms.http_report_token")
+        expected = self.cfg["sms"]["http_report_token"]
+        if not hmac.compare_digest(token.encode(), expected.encode()):  # constant time: the token is the secret
+            raise CommandError("forbidden", "the report URL's token does not match sms.http_report_token")
+
+        def job(now, wall):
+            try:
+                reports = parse_report(body, fields)
+            except ProtocolError as e:
+                raise CommandError("bad_argument", f"body: {e}") from None
+            matched, changed = 0, {}
+            for r in reports:
+                m = self.sms_outbox.delivered(r.ref, r.status, wall, via="http", ok=r.delivered)
+                if m is None:
+                    continue
+                matched += 1
+                if m.done_at == wall:  # finished by this push (a repeated report leaves the first time)
+                    changed[m.id] = m
+            for m in changed.values():
+                self.sms_worker.publish(*state_event(m))
+            return {"reports": len(reports), "matched": matched}
+        return await self._sms_job(job)

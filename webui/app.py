@@ -29,12 +29,18 @@ LABELS = ("web.trunks", "web.seats", "web.queue", "web.queue.empty", "web.today"
           "web.col.seat", "web.col.extension", "web.col.state", "web.col.caller", "web.col.since",
           "web.col.position", "web.col.waiting", "web.alarm.port", "web.alarm.card.removed",
           "web.alarm.recording.disk_full", "web.alarm.recording.write_failed")
+REPORT_MAX = 64 * 1024  # bytes of one pushed delivery report (the control API's line is no longer either)
+REPORT_STATUS = {"forbidden": 403, "bad_argument": 400, "bad_request": 413, "unavailable": 503}
 
 
 def _json(obj: dict, status: int = 200) -> bottle.HTTPResponse:
     body = json.dumps(obj, ensure_ascii=False)
     return bottle.HTTPResponse(body, status, {"Content-Type": "application/json; charset=utf-8",
                                               "Cache-Control": "no-store"})
+
+
+def _plain(body: str, status: int = 200) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(body, status, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})
 
 
 def _sse(type_: str, data: dict, seq: int | None = None) -> str:
@@ -182,6 +188,33 @@ def make_app(config_path: str | os.PathLike, socket_path: str | os.PathLike, *, 
             return _json({"error": "core_unavailable", "message": str(e)}, 503)
         except ApiError as e:
             return _json({"error": e.code, "message": e.message}, 502)
+
+    @app.route("/sms/report/<token>", method=["GET", "POST"], access="public")
+    def sms_report(token):
+        """The HTTP SMS gateway pushes delivery reports here: it has no session, the token in the URL is the key
+        (checked by the core). GET: the query string is the report; POST: the body (form or JSON)."""
+        if len(token) > 64:  # cannot match; refused here so the core's argument check never quotes it
+            return _plain("forbidden", 403)
+        if bottle.request.method == "GET":
+            raw = bottle.request.query_string.encode("latin-1", "replace")
+        else:
+            if (bottle.request.content_length or 0) > REPORT_MAX:
+                return _plain(f"report larger than {REPORT_MAX} bytes", 413)
+            raw = bottle.request.body.read(REPORT_MAX + 1)
+            if len(raw) > REPORT_MAX:  # chunked, without a length
+                return _plain(f"report larger than {REPORT_MAX} bytes", 413)
+        try:  # Chinese gateways send UTF-8 or GBK
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            body = raw.decode("gb18030", "replace")
+        try:
+            client.call("sms.http_report", token=token, body=body)
+        except ApiUnavailable:  # the gateway retries later; the socket's path is none of its business
+            return _plain("the call centre is not running; try again later", 503)
+        except ApiError as e:
+            status = REPORT_STATUS.get(e.code, 502)
+            return _plain(e.message if status != 502 else e.code, status)
+        return _plain("OK")
 
     @app.get("/events", access="api")
     def events():

@@ -276,9 +276,12 @@ class Outbox(SqlFile):
             return self._row(con, msg_id)
         return self._write(fn)
 
-    def delivered(self, transport_ref: str, status: str, now: float, via: str | None = None) -> Message | None:
+    def delivered(self, transport_ref: str, status: str, now: float, via: str | None = None,
+                  ok: bool | None = None) -> Message | None:
         """Match a delivery report: its message ``delivered``, or ``failed`` with the report's status as reason;
-        None (and a log line) for a ref no message has. A repeated report leaves a finished message as it is."""
+        None (and a log line) for a ref no message has. A repeated report leaves a finished message as it is.
+        ``ok``: whether the report means delivered, as the transport read it (its own status words); None
+        reads ``status`` against ``DELIVERED_STATUSES``."""
         now = _check_now(now)
         if via is not None:
             _check_via(via)
@@ -292,9 +295,10 @@ class Outbox(SqlFile):
                 return None
             m = self._row(con, rows[0][0])  # a ref reused (an MR wraps at 256): the latest message has it
             if m.state in ("sent", "unknown"):
-                ok = status.upper() in DELIVERED_STATUSES
+                good = status.upper() in DELIVERED_STATUSES if ok is None else bool(ok)
                 con.execute("UPDATE messages SET state = ?, reason = ?, done_at = ? WHERE id = ?",
-                            ("delivered" if ok else "failed", None if ok else f"delivery report: {status}", now, m.id))
+                            ("delivered" if good else "failed", None if good else f"delivery report: {status}", now,
+                             m.id))
                 m = self._row(con, m.id)
             return m
         m = self._write(fn)

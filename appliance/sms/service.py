@@ -31,7 +31,7 @@ from ..apischema import CommandError
 from .outbox import Message, Outbox
 from .transport import Accepted, Down, Inbound, Rejected, Report, SmsTransport, Up
 
-__all__ = ["SmsService", "message_view", "LINKLESS"]
+__all__ = ["SmsService", "message_view", "state_event", "LINKLESS"]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def message_view(m: Message) -> dict:
             "next_try": t(m.next_try_at) if m.state == "queued" else None}
 
 
-def _state(m: Message) -> tuple[str, dict]:
+def state_event(m: Message) -> tuple[str, dict]:
+    """The ``sms.state`` event of a message that moved."""
     return "sms.state", {"id": m.id, "state": m.state, "via": m.via, "to": m.to_number, "reason": m.reason,
                          "tries": m.tries, "transport_ref": m.transport_ref}
 
@@ -78,7 +79,7 @@ class SmsService:
     def recover(self, wall: float) -> list[tuple[str, dict]]:
         """At start: what a stop left in ``sending`` goes back to ``queued`` or to ``unknown`` (outbox rule 4)."""
         out = self.outbox.recover(wall)
-        return [_state(self.outbox.get(i)) for i in out["requeued"] + out["unknown"]]
+        return [state_event(self.outbox.get(i)) for i in out["requeued"] + out["unknown"]]
 
     def step(self, now: float, wall: float) -> list[tuple[str, dict]]:
         """Poll every transport, apply what it says, and hand each transport that is up its due messages."""
@@ -116,7 +117,7 @@ class SmsService:
                 continue  # another claimer took it (a second process on the same file): never sent twice
             m = self.outbox.handed_over(m.id, wall)  # durable before the first byte goes out (rule 2)
             transport.submit(m.id, m.to_number, m.text, now)
-            events.append(_state(m))
+            events.append(state_event(m))
         return events
 
     def _apply(self, via: str, happened: Iterable, wall: float) -> list[tuple[str, dict]]:
@@ -130,14 +131,14 @@ class SmsService:
 
     def _one(self, via: str, ev, wall: float) -> list[tuple[str, dict]]:
         if isinstance(ev, Accepted):
-            return [_state(self.outbox.sent(ev.msg_id, ev.ref, wall))]
+            return [state_event(self.outbox.sent(ev.msg_id, ev.ref, wall))]
         if isinstance(ev, Rejected):
             if self.outbox.get(ev.msg_id).state != "sending":
                 return []  # the link's loss already made it unknown (its Down came first)
-            return [_state(self.outbox.failed_try(ev.msg_id, ev.reason, wall, ev.retryable))]
+            return [state_event(self.outbox.failed_try(ev.msg_id, ev.reason, wall, ev.retryable))]
         if isinstance(ev, Report):
-            m = self.outbox.delivered(ev.ref, ev.status, wall, via=via)
-            return [] if m is None else [_state(m)]
+            m = self.outbox.delivered(ev.ref, ev.status, wall, via=via, ok=ev.delivered)
+            return [] if m is None else [state_event(m)]
         if isinstance(ev, Inbound):
             return self._inbound(via, ev, wall)
         if isinstance(ev, Down):
@@ -146,7 +147,7 @@ class SmsService:
             if via in LINKLESS:
                 return [("sms.transport", {"via": via, "up": False, "reason": ev.reason})] if was_up else []
             moved = self.outbox.transport_down(via, wall)
-            changed = [_state(self.outbox.get(i)) for i in moved["requeued"] + moved["unknown"]]
+            changed = [state_event(self.outbox.get(i)) for i in moved["requeued"] + moved["unknown"]]
             return ([("sms.transport", {"via": via, "up": False, "reason": ev.reason})] if was_up else []) + changed
         if isinstance(ev, Up):
             was_up, self.up[via], self.why_down[via] = self.up[via], True, None

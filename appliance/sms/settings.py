@@ -17,12 +17,13 @@ from appliance.errors import ConfigError
 from appliance.options import Option, check_mapping, type_name
 from appliance.sms.dispatch import DISPATCH_FIELDS, EVENT_FIELDS, EVENTS, Dispatcher, DispatchRule, sms_number
 from appliance.sms.gateway import Credentials
-from appliance.sms.httpgw import HttpGatewayConfig
+from appliance.sms.httpgw import HttpGatewayConfig, ReportFields
 from appliance.sms.schedule import AllowedHours
 from appliance.sms.templates import validate_template
 
 __all__ = ["SMS_OPTIONS", "RULE_ITEM", "check_sms", "check_sms_rules", "parse_headers", "allowed_hours",
-           "outbox_options", "http_config", "gateway_settings", "configured_vias", "sms_rules", "dispatcher"]
+           "outbox_options", "http_config", "report_fields", "gateway_settings", "configured_vias", "sms_rules",
+           "dispatcher"]
 
 VIAS = ("modem", "smgp", "cmpp", "http")  # as appliance.sms.outbox.VIAS, without importing SQLite for a config
 BACKOFF_CAP_S = 3600.0
@@ -62,6 +63,12 @@ SMS_OPTIONS: dict[str, Option] = {
     "http_password": Option("str", "", "value of {password}", 0, 128),
     "http_timeout_s": Option("int", 10, "wait this long for the gateway's answer", 1, 120, unit="seconds"),
     "http_rate_per_min": Option("int", 60, "messages a minute the gateway allows", 1, 6000),
+    "http_report_token": Option("str", "", "the secret part of the delivery-report URL /sms/report/<token> given "
+                                "to the gateway, 16 or more of A-Z a-z 0-9 _ -; empty: pushed reports refused", 0, 64),
+    "http_report_ref": Option("str", "msgid", "the field of a pushed report holding the gateway's message id", 1, 32),
+    "http_report_status": Option("str", "status", "the field of a pushed report holding the status", 1, 32),
+    "http_report_delivered": Option("str", "DELIVRD,0", "status values (comma-separated) that mean delivered; "
+                                    "any other status fails the message", 1, 200),
     "tries": Option("int", 5, "failed tries after which a message is failed", 1, 20),
     "retry_s": Option("int", 30, "wait after the first failed try; doubled after each, at most an hour", 1, 3600,
                       unit="seconds"),
@@ -82,6 +89,7 @@ RULE_ITEM: dict[str, Option] = {
 }
 _RULE_DEFAULTS = {k: o.default for k, o in RULE_ITEM.items() if o.default is not None}
 _HEADER = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):(.*)")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")  # URL-safe as it is, and long enough not to be guessed
 _NEEDED = {"host": "the gateway's host or address", "account": "the account the carrier gave",
            "src_id": "the enterprise number customers see", "url": "the gateway's send URL",
            "success": "a regex that the gateway's OK answer matches"}
@@ -129,6 +137,26 @@ def _check_http(sms: dict) -> None:
         raise ConfigError(f"sms.{key}: {rest}") from None
 
 
+def _delivered(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(","))
+
+
+def _check_report(sms: dict) -> None:
+    token = sms["http_report_token"]
+    if token and not _TOKEN.fullmatch(token):
+        raise ConfigError(f"sms.http_report_token: {token!r} is not allowed; 16..64 characters of A-Z, a-z, 0-9, "
+                          "_ and - (the secret of the report URL), or empty (pushed reports refused)")
+    for key in ("http_report_ref", "http_report_status"):
+        if sms[key] != sms[key].strip() or not sms[key].strip():
+            raise ConfigError(f"sms.{key}: {sms[key]!r} is not a field name; no spaces around it")
+    if sms["http_report_ref"] == sms["http_report_status"]:
+        raise ConfigError(f"sms.http_report_status: {sms['http_report_status']!r} is also sms.http_report_ref; "
+                          "the id and the status are different fields")
+    if "" in _delivered(sms["http_report_delivered"]):
+        raise ConfigError(f"sms.http_report_delivered: {sms['http_report_delivered']!r} has an empty value; "
+                          "give status values separated by commas, e.g. DELIVRD,0")
+
+
 def check_sms(cfg: dict) -> None:
     """What ties the ``sms`` options together and ``sms_rules`` to them; ConfigError naming the key."""
     sms = cfg["sms"]
@@ -136,6 +164,7 @@ def check_sms(cfg: dict) -> None:
     if port != "auto" and not re.fullmatch(r"/dev/\S+", port):
         raise ConfigError(f"sms.modem_port: {port!r} is not allowed; auto (the USB modem the box finds) or a "
                           "device path starting with /dev/")
+    _check_report(sms)
     allowed_hours(sms["allowed_hours"])
     for via, first in (("smgp", "host"), ("cmpp", "host"), ("http", "url")):
         if sms["via"] != via and not sms[f"{via}_{first}"]:
@@ -200,6 +229,15 @@ def outbox_options(cfg: dict) -> dict:
 def http_config(cfg: dict) -> HttpGatewayConfig | None:
     """The HTTP gateway's settings, None when ``sms.http_url`` is empty."""
     return _http(cfg["sms"]) if cfg["sms"]["http_url"] else None
+
+
+def report_fields(cfg: dict) -> ReportFields | None:
+    """How to read the HTTP gateway's pushed delivery reports; None when ``sms.http_report_token`` is empty
+    (reports are refused)."""
+    sms = cfg["sms"]
+    if not sms["http_report_token"]:
+        return None
+    return ReportFields(sms["http_report_ref"], sms["http_report_status"], _delivered(sms["http_report_delivered"]))
 
 
 def gateway_settings(cfg: dict, protocol: str) -> tuple[str, int, Credentials] | None:

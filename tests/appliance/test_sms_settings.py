@@ -11,10 +11,10 @@ from appliance.config import DEFAULTS, validate
 from appliance.errors import ConfigError
 from appliance.sms.dispatch import DispatchRule
 from appliance.sms.gateway import Credentials, GatewaySession
-from appliance.sms.httpgw import HttpGateway, HttpGatewayConfig
+from appliance.sms.httpgw import HttpGateway, HttpGatewayConfig, ReportFields, parse_report
 from appliance.sms.outbox import Outbox
 from appliance.sms.settings import (allowed_hours, configured_vias, dispatcher, gateway_settings, http_config,
-                                    outbox_options, sms_rules)
+                                    outbox_options, report_fields, sms_rules)
 
 SMGP = {"smgp_host": "10.1.1.1", "smgp_account": "12345678", "smgp_src_id": "1065900012345"}
 CMPP = {"cmpp_host": "gw.cmpp.example", "cmpp_account": "901234", "cmpp_src_id": "106571234"}
@@ -37,13 +37,15 @@ def test_a_fresh_box_sends_through_the_modem_and_has_no_rules():
         "cmpp_service_id": "", "cmpp_rate_per_min": 600,
         "http_url": "", "http_method": "GET", "http_body": "", "http_body_kind": "form", "http_success": "",
         "http_failure": "", "http_headers": "", "http_sender": "", "http_account": "", "http_password": "",
-        "http_timeout_s": 10, "http_rate_per_min": 60,
+        "http_timeout_s": 10, "http_rate_per_min": 60, "http_report_token": "", "http_report_ref": "msgid",
+        "http_report_status": "status", "http_report_delivered": "DELIVRD,0",
         "tries": 5, "retry_s": 30, "allowed_hours": "08:00-21:00", "opt_out_footer": True}
     assert DEFAULTS["sms_rules"] == []
     cfg = validate({})
     assert cfg["sms"] == DEFAULTS["sms"]
     assert configured_vias(cfg) == ["modem"]
     assert http_config(cfg) is None
+    assert report_fields(cfg) is None  # pushed delivery reports are refused until a token is set
     assert gateway_settings(cfg, "smgp") is None and gateway_settings(cfg, "cmpp") is None
     assert sms_rules(cfg) == []
 
@@ -64,6 +66,24 @@ def test_a_fresh_box_sends_through_the_modem_and_has_no_rules():
     ({"http_body_kind": "xml"}, "sms.http_body_kind: 'xml' is not allowed; one of form, json, text"),
     ({"tries": 0}, "sms.tries: 0 is out of range; allowed 1..20"),
     ({"retry_s": 3601}, "sms.retry_s: 3601 is out of range; allowed 1..3600 (seconds)"),
+    ({"http_report_token": "x" * 65}, f"sms.http_report_token: '{'x' * 65}' must be 0..64 characters (has 65)"),
+    ({"http_report_token": "abc123"},
+     "sms.http_report_token: 'abc123' is not allowed; 16..64 characters of A-Z, a-z, 0-9, _ and - (the secret of "
+     "the report URL), or empty (pushed reports refused)"),
+    ({"http_report_token": "0123456789abcde/"},
+     "sms.http_report_token: '0123456789abcde/' is not allowed; 16..64 characters of A-Z, a-z, 0-9, _ and - (the "
+     "secret of the report URL), or empty (pushed reports refused)"),
+    ({"http_report_ref": ""}, "sms.http_report_ref: '' must be 1..32 characters (has 0)"),
+    ({"http_report_ref": "msg id "}, "sms.http_report_ref: 'msg id ' is not a field name; no spaces around it"),
+    ({"http_report_status": "  "}, "sms.http_report_status: '  ' is not a field name; no spaces around it"),
+    ({"http_report_status": "s" * 33}, f"sms.http_report_status: '{'s' * 33}' must be 1..32 characters (has 33)"),
+    ({"http_report_status": "msgid"},
+     "sms.http_report_status: 'msgid' is also sms.http_report_ref; the id and the status are different fields"),
+    ({"http_report_delivered": ""}, "sms.http_report_delivered: '' must be 1..200 characters (has 0)"),
+    ({"http_report_delivered": "DELIVRD,,0"},
+     "sms.http_report_delivered: 'DELIVRD,,0' has an empty value; give status values separated by commas, "
+     "e.g. DELIVRD,0"),
+    ({"http_report_delivered": 0}, "sms.http_report_delivered: 0 is an integer; expected a string"),
     ({"opt_out_footer": "yes"}, "sms.opt_out_footer: 'yes' is a string; expected true or false"),
     ({"allowed_hours": "8-21"}, "sms.allowed_hours: '8-21' is not HH:MM-HH:MM (e.g. '08:00-21:00')"),
     ({"allowed_hours": "08:00-21:00 "}, "sms.allowed_hours: '08:00-21:00 ' must be 1..11 characters (has 12)"),
@@ -77,6 +97,7 @@ def test_a_fresh_box_sends_through_the_modem_and_has_no_rules():
     ({"colour": "red"}, "sms.colour: unknown key; allowed keys: allowed_hours, cmpp_account, cmpp_host, cmpp_port, "
                         "cmpp_rate_per_min, cmpp_secret, cmpp_service_id, cmpp_src_id, http_account, http_body, "
                         "http_body_kind, http_failure, http_headers, http_method, http_password, http_rate_per_min, "
+                        "http_report_delivered, http_report_ref, http_report_status, http_report_token, "
                         "http_sender, http_success, http_timeout_s, http_url, modem_port, modem_rate_per_min, "
                         "opt_out_footer, retry_s, smgp_account, smgp_host, smgp_port, smgp_rate_per_min, "
                         "smgp_secret, smgp_service_id, smgp_src_id, tries, via"),
@@ -251,3 +272,16 @@ def test_gateway_settings_build_sessions():
     assert configured_vias(cfg) == ["modem", "smgp", "cmpp"]
     with pytest.raises(ValueError, match="protocol 'http' must be smgp or cmpp"):
         gateway_settings(cfg, "http")
+
+
+def test_report_fields_read_a_pushed_report():
+    token = "Ab-_0123456789xyZ"  # every allowed kind of character, 17 long
+    cfg = validate({"sms": {"http_report_token": token, "http_report_ref": "mid", "http_report_status": "stat",
+                            "http_report_delivered": "DELIVRD, success"}})
+    assert cfg["sms"]["http_report_token"] == token
+    fields = report_fields(cfg)
+    assert fields == ReportFields("mid", "stat", ("DELIVRD", "success"))
+    reports = parse_report('[{"mid": "9", "stat": "SUCCESS"}, {"mid": 10, "stat": "UNDELIV"}]', fields)
+    assert [(r.ref, r.status, r.delivered) for r in reports] == [("9", "SUCCESS", True), ("10", "UNDELIV", False)]
+    assert report_fields(validate({"sms": {"http_report_token": "x" * 16}})) == \
+        ReportFields("msgid", "status", ("DELIVRD", "0"))
