@@ -74,12 +74,14 @@ class SendFailed:
 
 @dataclass(frozen=True)
 class Delivered:
-    """A status report for one part: TP-ST and its outcome (delivered/pending/failed)."""
+    """A status report for one part: TP-ST and its outcome (delivered/pending/failed). ``msg_id`` is "" and
+    ``part`` 0 for a TP-MR this dialogue did not send (before a reset or a restart): ``mr`` says which."""
 
     msg_id: str
     part: int
     status: int
     outcome: str
+    mr: int = -1
 
 
 @dataclass(frozen=True)
@@ -405,7 +407,7 @@ class AtModem:
             self._events.append(ModemError(f"unreadable status report: {exc}"))
             return
         sent = self._sent.get(report.mr)
-        if sent is not None:
-            if report.outcome != "pending":
-                del self._sent[report.mr]
-            self._events.append(Delivered(sent[0], sent[1], report.status, report.outcome))
+        if sent is not None and report.outcome != "pending":
+            del self._sent[report.mr]
+        msg_id, part = sent if sent is not None else ("", 0)
+        self._events.append(Delivered(msg_id, part, report.status, report.outcome, report.mr))

@@ -502,11 +502,20 @@ class ModemLink(SmsTransport):
             self._emit(Rejected(ev.msg_id, ev.reason, retryable(ev.reason)), now)
 
     def _delivered(self, ev: Delivered, now: float) -> None:
-        msg = self._msgs.get(ev.msg_id)
-        if msg is None or ev.outcome == "pending":
+        if ev.outcome == "pending":
             return
-        msg.outcomes[ev.part] = (ev.status, ev.outcome == "delivered")
-        self._maybe_report(ev.msg_id, msg, now)
+        msg_id, part = ev.msg_id, ev.part
+        if not msg_id:  # a TP-MR the modem's dialogue does not know: sent before the port was opened again
+            msg_id, part = next(((i, p) for i, m in self._msgs.items() if m.accepted
+                                 for p, mr in m.mrs.items() if mr == ev.mr), ("", 0))
+        msg = self._msgs.get(msg_id)
+        if msg is None:
+            # sent before the core started: a one-part message's ref is its TP-MR, so the outbox can still match
+            # it (a part of a longer one cannot be told apart; its message stays sent)
+            self._emit(Report(str(ev.mr), str(ev.status), ev.outcome == "delivered"), now)
+            return
+        msg.outcomes[part] = (ev.status, ev.outcome == "delivered")
+        self._maybe_report(msg_id, msg, now)
 
     def _maybe_report(self, msg_id: str, msg: _Message, now: float) -> None:
         if not msg.accepted or len(msg.outcomes) < msg.parts:

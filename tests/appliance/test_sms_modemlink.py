@@ -292,8 +292,31 @@ def test_bookkeeping_of_reports_is_bounded(sim, links):
     assert "m1" in link._msgs
     assert link.poll(100.0) == [] and "m1" in link._msgs
     assert link.poll(100.5) == [] and link._msgs == {}
-    sim.report(int(ref), 0)
-    assert settle(link, 101.0) == []  # a report for a message forgotten: nothing
+    sim.report(int(ref), 0)  # a report for a message forgotten: a one-part message's ref is its TP-MR
+    assert run(link, 101.0, of(Report)) == [Report(ref, "0", True)]
+
+
+def test_reports_for_messages_sent_before_a_reopen_or_a_restart(sims, links, tmp_path):
+    first = sims()
+    path = tmp_path / "gsmmodem"
+    os.symlink(first.port, path)
+    link = up(links(str(path), reopen_s=5.0), 0.0)
+    link.submit("long", NUMBER, CHINESE, 0.0)
+    link.submit("short", NUMBER, "hi", 0.0)
+    refs = {e.msg_id: e.ref for e in run(link, 0.0, of(Accepted, 2))}
+    first.unplug()
+    run(link, 1.0, of(Down))
+    second = sims()  # the same modem back on a new node: its dialogue starts afresh, the link still knows the MRs
+    second._mr = first._mr
+    os.unlink(path)
+    os.symlink(second.port, path)
+    run(link, 6.0, of(Up))
+    for mr in refs["long"].split(","):
+        second.report(int(mr), 0)
+    assert run(link, 7.0, of(Report)) == [Report(refs["long"], "0", True)]
+    fresh = up(links(second.port), 8.0)  # the core restarted: nothing in memory, a one-part ref still matches
+    second.report(int(refs["short"]), 0x41)
+    assert run(fresh, 9.0, of(Report)) == [Report(refs["short"], "65", False)]
 
 
 # --- auto: probing, unplug, plug ---------------------------------------------------------------------
