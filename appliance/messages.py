@@ -197,6 +197,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "磁盘已满，录音已停止",
         "en": "Disk full: recording stopped",
     },
+    "web.alarm.sms.down": {  # appliance.smsapi: messages wait on a transport that is down
+        "zh": "短信发送通道不可用，短信在排队",
+        "en": "SMS transport down: messages are waiting",
+    },
     "web.alarm.recording.write_failed": {
         "zh": "录音写入失败，录音已停止",
         "en": "Recording write failed: recording stopped",

@@ -35,6 +35,7 @@ from .sms.worker import SmsWorker
 log = logging.getLogger(__name__)
 
 DISPATCH_S = 30.0  # how often the missed calls and voicemail are looked at for dispatch rules
+STUCK_S = 60.0  # a message due this long on a transport that is down raises the box alarm sms.down
 
 
 class _Clock:
@@ -89,6 +90,8 @@ class SmsCommands:
         self.sms_dispatch = Dispatcher(settings.sms_rules(self.cfg), self.cfg["system"]["timezone"], departments)
         self._dispatch_next = 0.0
         self.sms_dispatch_every = DISPATCH_S
+        self.sms_stuck_s = STUCK_S
+        self._sms_alarm: str | None = None  # the sms.down alarm's detail while raised
         self._sms_events: queue.SimpleQueue = queue.SimpleQueue()
         self._sms_loop: asyncio.AbstractEventLoop | None = None
 
@@ -98,7 +101,8 @@ class SmsCommands:
             if loop is not None and not loop.is_closed():
                 loop.call_soon_threadsafe(self.sms_drain)
 
-        self.sms_worker = SmsWorker(self.sms, clock, publish, extra=[self._sms_campaign_step, self._sms_dispatch_step])
+        self.sms_worker = SmsWorker(self.sms, clock, publish, extra=[self._sms_campaign_step, self._sms_dispatch_step,
+                                                                     self._sms_alarm_step])
         for type_, data in self.sms.recover(clock.wall()):
             self.bus.publish(type_, data)
         self.sms_worker.start()
@@ -121,6 +125,11 @@ class SmsCommands:
                 type_, data = self._sms_events.get_nowait()
             except queue.Empty:
                 return n
+            if type_ == "alarm":  # the box alarms live on the loop: the dashboard reads them from status
+                if data["raised"]:
+                    self.box_alarms[data["name"]] = data["detail"]
+                else:
+                    self.box_alarms.pop(data["name"], None)
             self.bus.publish(type_, data)
             n += 1
 
@@ -164,6 +173,21 @@ class SmsCommands:
             lambda con: (missed.entries(con, state="open", limit=1000), missed.messages(con, limit=1000))).result(60)
         return self._sms_notices(self.sms_dispatch.on_missed(entries, wall)
                                  + self.sms_dispatch.on_voicemails(voicemails, wall), wall)
+
+    def _sms_alarm_step(self, now: float, wall: float) -> list:
+        """The box alarm ``sms.down``: raised while a transport that is down has a message due for
+        ``sms_stuck_s``, with each such transport's reason; cleared when none has."""
+        stuck = []
+        for via in self.sms.transports:
+            due = None if self.sms.up[via] else self.sms_outbox.next_due(via)
+            if due is not None and due <= wall - self.sms_stuck_s:
+                stuck.append(f"{via}: {self.sms.why_down[via]}")
+        detail = "; ".join(stuck) or None
+        if detail == self._sms_alarm:
+            return []
+        self._sms_alarm = detail
+        return [("alarm", {"name": "sms.down", "raised": detail is not None,
+                           **({"detail": detail} if detail is not None else {})})]
 
     def _sms_notices(self, notices: list, wall: float) -> list:
         """Queue each notice once: its id is made from the rule and the occurrence, so a second look (or a

@@ -28,7 +28,7 @@ REASONS = ("other", "rest", "meal", "meeting", "training", "paperwork", "no_answ
 LABELS = ("web.trunks", "web.seats", "web.queue", "web.queue.empty", "web.today", "web.live", "web.offline",
           "web.col.seat", "web.col.extension", "web.col.state", "web.col.caller", "web.col.since",
           "web.col.position", "web.col.waiting", "web.alarm.port", "web.alarm.card.removed",
-          "web.alarm.recording.disk_full", "web.alarm.recording.write_failed")
+          "web.alarm.recording.disk_full", "web.alarm.recording.write_failed", "web.alarm.sms.down")
 REPORT_MAX = 64 * 1024  # bytes of one pushed delivery report (the control API's line is no longer either)
 REPORT_STATUS = {"forbidden": 403, "bad_argument": 400, "bad_request": 413, "unavailable": 503}
 

@@ -181,6 +181,14 @@ def test_a_message_queued_while_the_gateway_is_down_is_sent_once_after_a_restart
         st = box.call("sms.transports")["transports"]["smgp"]
         assert st["up"] is False and "authentication failed" in st["reason"]
         assert box.call("status")["sms"]["transports"]["smgp"]["up"] is False
+        assert "sms.down" not in box.call("status")["alarms"]["box"]  # not stuck for a minute yet
+        box.core.sms_stuck_s = 0.0  # (60 s on a box)
+        deadline = time.monotonic() + 10
+        while "sms.down" not in box.call("status")["alarms"]["box"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert box.call("status")["alarms"]["box"]["sms.down"].startswith("smgp: SMGP login refused: authentication "
+                                                                          "failed")
         m = box.call("sms.status", msg_id=msg)["message"]
         assert (m["state"], m["tries"]) == ("queued", 0)
     finally:
@@ -188,9 +196,11 @@ def test_a_message_queued_while_the_gateway_is_down_is_sent_once_after_a_restart
     gateway.login_status = 0
     box = Box(root, smgp_config(gateway))
     try:
+        box.core.sms_stuck_s = 0.0
         assert box.wait_state(msg, "sent")["tries"] == 0
         time.sleep(0.3)
         assert texts(gateway) == ["queued"]
+        assert box.call("status")["alarms"]["box"] == {}
     finally:
         box.stop()
 
