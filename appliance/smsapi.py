@@ -35,6 +35,7 @@ from .sms.worker import SmsWorker
 log = logging.getLogger(__name__)
 
 DISPATCH_S = 30.0  # how often the missed calls and voicemail are looked at for dispatch rules
+JOB_TIMEOUT_S = 30.0  # a command's longest wait for the worker (a gateway's connect blocks it up to 5 s)
 STUCK_S = 60.0  # a message due this long on a transport that is down raises the box alarm sms.down
 
 
@@ -44,6 +45,11 @@ class _Clock:
 
     def __init__(self, wall) -> None:
         self.now, self.wall = RealClock().now, wall
+
+
+def _log_failure(fut) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("sms dispatch: %s", fut.exception())
 
 
 def _bad(e: Exception) -> CommandError:
@@ -90,6 +96,7 @@ class SmsCommands:
         self.sms_dispatch = Dispatcher(settings.sms_rules(self.cfg), self.cfg["system"]["timezone"], departments)
         self._dispatch_next = 0.0
         self.sms_dispatch_every = DISPATCH_S
+        self.sms_dispatch_looks = 0  # how many times the lists were looked at (tests wait on it)
         self.sms_stuck_s = STUCK_S
         self._sms_alarm: str | None = None  # the sms.down alarm's detail while raised
         self._sms_events: queue.SimpleQueue = queue.SimpleQueue()
@@ -104,7 +111,7 @@ class SmsCommands:
         self.sms_worker = SmsWorker(self.sms, clock, publish, extra=[self._sms_campaign_step, self._sms_dispatch_step,
                                                                      self._sms_alarm_step])
         for type_, data in self.sms.recover(clock.wall()):
-            self.bus.publish(type_, data)
+            publish(type_, data)  # on the loop, once it runs
         self.sms_worker.start()
         self._sms_closed = False
         self.bus.listen(self._sms_event)
@@ -159,7 +166,7 @@ class SmsCommands:
         if due is None or due > wall:
             return []
         events = self.sms_campaigns.step(wall, lambda to, text, via, msg_id, campaign_id: self._sms_add(
-            to, text, via, wall, msg_id=msg_id, campaign_id=campaign_id))
+            to, text, via, wall, msg_id=msg_id, campaign_id=campaign_id), backlog=self.sms_outbox.pending)
         return [(e.pop("event", "sms.campaign"), e) for e in events]
 
     def _sms_dispatch_step(self, now: float, wall: float) -> list:
@@ -171,8 +178,10 @@ class SmsCommands:
             return []
         entries, voicemails = self.journal.run(
             lambda con: (missed.entries(con, state="open", limit=1000), missed.messages(con, limit=1000))).result(60)
-        return self._sms_notices(self.sms_dispatch.on_missed(entries, wall)
-                                 + self.sms_dispatch.on_voicemails(voicemails, wall), wall)
+        events = self._sms_notices(self.sms_dispatch.on_missed(entries, wall)
+                                   + self.sms_dispatch.on_voicemails(voicemails, wall), wall)
+        self.sms_dispatch_looks += 1
+        return events
 
     def _sms_alarm_step(self, now: float, wall: float) -> list:
         """The box alarm ``sms.down``: raised while a transport that is down has a message due for
@@ -213,7 +222,7 @@ class SmsCommands:
         if event["event"] != "complaint.assigned" or not self.sms_dispatch.rules:
             return
         self.sms_worker.call(lambda now, wall: self._sms_publish(
-            self._sms_notices(self.sms_dispatch.on_event(event, wall), wall)))
+            self._sms_notices(self.sms_dispatch.on_event(event, wall), wall))).add_done_callback(_log_failure)
 
     def _sms_publish(self, events: list) -> None:
         for type_, data in events:
@@ -258,11 +267,14 @@ class SmsCommands:
     async def _sms_job(self, fn):
         """Run ``fn(now, wall)`` on the SMS worker; its errors as the control API's (bad input names the argument)."""
         try:
-            return await asyncio.wrap_future(self.sms_worker.call(fn))
+            return await asyncio.wait_for(asyncio.wrap_future(self.sms_worker.call(fn)), JOB_TIMEOUT_S)
         except (CommandError, ConfigError, ValueError) as e:
             raise _bad(e) from None
         except RuntimeError as e:  # the worker stopped: the core is going down
             raise CommandError("unavailable", f"sms: {e}") from None
+        except asyncio.TimeoutError:
+            raise CommandError("unavailable", f"sms: the SMS worker did not answer within {JOB_TIMEOUT_S:g} s "
+                                              "(a transport is blocking it); try again") from None
 
     async def sms_send(self, to: str, text: str, via: str | None = None) -> dict:
         """``sms.send``: queue one message (the default transport unless ``via``); answered with it, queued."""

@@ -253,6 +253,18 @@ class AtModem:
         it. Before that (the ``AT+CMGS`` line written, no prompt yet) nothing of it can have been sent."""
         return msg_id in self._written
 
+    def take_back(self, msg_id: str) -> bool:
+        """Drop the queued ``AT+CMGS`` of ``msg_id`` if none of them has been written: True when taken back (no
+        PDU of it is written from now on). False when one is the current command (its line went, the prompt may
+        come), a PDU of it went, or nothing of it is queued."""
+        if msg_id in self._written or (self._current is not None and self._current.msg_id == msg_id):
+            return False
+        kept = deque(c for c in self._queue if c.msg_id != msg_id)
+        if len(kept) == len(self._queue):
+            return False
+        self._queue = kept
+        return True
+
     def outgoing(self) -> bytes:
         """The bytes to write to the modem now (taken; the next call returns only new ones)."""
         out, self._out = bytes(self._out), bytearray()

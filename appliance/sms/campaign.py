@@ -1,10 +1,18 @@
 """SMS campaigns (短信群发): a template sent to a list of numbers or a customer group, now or on a schedule,
 within allowed hours, skipping numbers that opted out; sans-I/O.
 
-``CampaignRunner`` keeps nothing of its own between calls but a note of which waits it has reported: the
-campaigns live in ``SmsStore``, so a restart carries on where the file says. The caller drives it with ``step(now,
-add)`` at ``next_deadline(now)`` and publishes the events it returns; ``add`` puts one SMS in the outbox
-(``Outbox.add`` with ``now`` bound). The runner never reads the clock.
+``CampaignRunner`` keeps nothing of its own between calls but notes of which waits it has reported and which
+campaigns it held back: the campaigns live in ``SmsStore``, so a restart carries on where the file says. The
+caller drives it with ``step(now, add, backlog)`` at ``next_deadline(now)`` and publishes the events it returns;
+``add`` puts one SMS in the outbox (``Outbox.add`` with ``now`` bound), ``backlog(campaign_id)`` says how many of
+the campaign's messages are still queued or being sent there (``Outbox.pending``). The runner never reads the clock.
+
+Pacing: a running campaign adds its next batch only while its backlog is below ``batch``, so about one batch
+waits in the outbox and the rest is added as the transport drains it (a modem sends 6 a minute). The allowed hours
+and opt-outs, checked when a message is added, then hold for nearly all of a campaign: nothing is added after the
+hours close, and a recipient who replies TD is skipped by every later batch (what already waits in the outbox
+still goes). A campaign held back is looked at again ``RECHECK_S`` later (``next_deadline``). Without
+``backlog`` every step adds a batch.
 
 A run: a scheduled campaign whose ``next_run_at`` has come starts a run (its recipients fixed for the run: the
 list, or the group's customers as they are at that moment). Then, while the local time is inside the allowed
@@ -21,7 +29,8 @@ Fields: ``{产品}`` and ``{坐席}`` from the campaign's fixed ``values`` (refu
 ``{公司}`` from the recipient's customer record; ``{号码}`` the recipient's number. The template is read at each
 run, so an edit applies to later batches and runs.
 
-After a run: ``scheduled`` again at ``schedule.next_after(now)``, or ``done`` when there is no later fire time
+A run is over once every recipient was handled (its last batch may still wait in the outbox). After a run:
+``scheduled`` again at ``schedule.next_after(now)``, or ``done`` when there is no later fire time
 (``now`` and ``date`` schedules, the last holiday). Fire times missed while the box was off give one late run,
 not one run each; fire times that pass during a long run are skipped, so runs never overlap.
 """
@@ -40,7 +49,7 @@ from .schedule import AllowedHours, Schedule, zone
 from .store import COUNTS, SmsStore
 from .templates import FIELDS, Template, opt_out_footer, render
 
-__all__ = ["CampaignRunner", "MAX_RECIPIENTS", "FIXED_VALUES"]
+__all__ = ["CampaignRunner", "MAX_RECIPIENTS", "FIXED_VALUES", "RECHECK_S"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +57,7 @@ MAX_RECIPIENTS = 10000
 FIXED_VALUES = ("product", "date", "agent")  # keys ``values`` may give; the others come from each recipient
 SMS_KINDS = ("mobile", "international")  # number kinds that can receive an SMS
 MAX_VALUE = 200
+RECHECK_S = 5.0  # a campaign held back by its backlog is looked at again this much later
 
 
 def _bad(message: str) -> CommandError:
@@ -92,6 +102,8 @@ class CampaignRunner:
         self.store, self.customers, self.tz, self.hours = store, customers, tz, allowed_hours
         self.footer, self.batch, self.default_via = bool(footer), batch, default_via
         self._waiting: set[tuple[int, int]] = set()  # (campaign id, run) whose wait was reported
+        # (campaign id, run, cursor) the last step held back by its backlog -> that step's now
+        self._held: dict[tuple[int, int, int], float] = {}
 
     # -- creation ----------------------------------------------------------------------------------------------
 
@@ -190,14 +202,17 @@ class CampaignRunner:
         return {"event": "sms.campaign", "name": c["name"], "state": c["state"], "run": c["run"],
                 "counts": c["counts"], **more}
 
-    def step(self, now: float, add: Callable[..., str]) -> list[dict]:
-        """Start the runs that are due and send one batch of each running campaign, when the hours allow;
-        the ``sms.campaign`` events to publish."""
+    def step(self, now: float, add: Callable[..., str],
+             backlog: Callable[[str], int] | None = None) -> list[dict]:
+        """Start the runs that are due and send one batch of each running campaign, when the hours allow and
+        (given ``backlog``) fewer than ``batch`` of its messages wait in the outbox; the ``sms.campaign`` events
+        to publish."""
         now, events = _check_now(now), []
         for c in self.store.campaigns(("scheduled",)):
             if c["next_run_at"] is not None and c["next_run_at"] <= now:
                 c = self.store.start_run(c["id"], self._resolve(c["recipients"]), now)
                 events.append(self._event(c))
+        self._held = {}
         for c in self.store.campaigns(("running",)):
             if c["cursor"] < c["run_size"]:
                 if not self.hours.contains(now, self.tz):
@@ -206,6 +221,9 @@ class CampaignRunner:
                         events.append(self._event(c, waiting=True, until=self.hours.next_open(now, self.tz)))
                     continue
                 self._waiting.discard((c["id"], c["run"]))
+                if backlog is not None and backlog(str(c["id"])) >= self.batch:
+                    self._held[(c["id"], c["run"], c["cursor"])] = now
+                    continue
                 c = self._batch(c, now, add)
                 if c["cursor"] < c["run_size"]:
                     events.append(self._event(c))
@@ -258,10 +276,15 @@ class CampaignRunner:
 
     def next_deadline(self, now: float) -> float | None:
         """When ``step`` has something to do: the earliest ``next_run_at`` of a scheduled campaign, ``now`` while
-        a running campaign can take a batch (or has finished its recipients), else the allowed hours' opening."""
+        a running campaign can take a batch (or has finished its recipients), ``RECHECK_S`` after the last step
+        for one that step held back by its backlog, else the allowed hours' opening."""
         now = _check_now(now)
         times = [c["next_run_at"] for c in self.store.campaigns(("scheduled",)) if c["next_run_at"] is not None]
         for c in self.store.campaigns(("running",)):
-            open_ = c["cursor"] >= c["run_size"] or self.hours.contains(now, self.tz)
-            times.append(now if open_ else self.hours.next_open(now, self.tz))
+            if c["cursor"] < c["run_size"] and not self.hours.contains(now, self.tz):
+                times.append(self.hours.next_open(now, self.tz))
+                continue
+            held = self._held.get((c["id"], c["run"], c["cursor"]))
+            # at most RECHECK_S ahead: a wall clock set back must not put the next look far off
+            times.append(now if held is None else min(held, now) + RECHECK_S)
         return min(times, default=None)

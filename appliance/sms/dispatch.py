@@ -11,12 +11,20 @@ Three events can fire a rule (``sms_rules`` in the config, ``appliance.sms.setti
   or ``failed``: a callback did not reach the caller; ``calling_back`` is someone at work on it) whose
   last missed call is at least ``after_min`` minutes old.
 
+A rule's ``id`` is made from what it does, not from where it stands in the list or what it says: the event,
+its numbers (sorted) and ``department`` when it texts the assigned department (``missed.unreturned>13900001111``,
+``complaint.assigned>13800000001,department``). Deleting, reordering or rewording rules changes no id, so a
+restart texts nothing again; changing a rule's numbers makes it a new rule, which texts its recipients the
+voicemails and missed calls still within ``horizon_s``. Two rules with the same event and the same recipients
+have one id and count as one, on purpose: the same people are not told twice about one occurrence (the rule
+that fires first, or comes first in the list, is the one sent).
+
 The dispatcher keeps no memory: it answers every occurrence it is shown, each time. ``(Notice.rule,
-Notice.key)`` is unique per message and stable, so the box passes each notice through its store's
-``mark_dispatched(rule, key)`` and queues only those marked now. ``key`` is the occurrence (the ticket
-and its department, the voicemail's call id, the missed entry's id and last call time: a new missed call
-from the same number later counts again) and the recipient. Occurrences older than ``horizon_s`` are
-not texted, so a new rule or a box back from a long power cut does not text a backlog.
+Notice.key)`` is unique per message and stable, so the box makes each notice's outbox message id from them and
+queues only a notice whose id the outbox does not have yet. ``key`` is the occurrence (the ticket and its
+department, the voicemail's call id, the missed entry's id and last call time: a new missed call from the same
+number later counts again) and the recipient. Occurrences older than ``horizon_s`` are not texted, so a new
+rule or a box back from a long power cut does not text a backlog.
 """
 
 from __future__ import annotations
@@ -62,7 +70,6 @@ def sms_number(text: str) -> str | None:
 class DispatchRule:
     """One ``sms_rules`` item: ``to`` in the form ``sms_number`` gives, ``via`` None for the default transport."""
 
-    index: int
     event: str
     text: str
     to: tuple[str, ...] = ()
@@ -72,7 +79,9 @@ class DispatchRule:
 
     @property
     def id(self) -> str:
-        return f"{self.index}:{self.event}"
+        """``event>recipients``, as the module says; shown in the outbox as origin ``dispatch:<id>``."""
+        whom = sorted(set(self.to)) + (["department"] if self.to_department else [])
+        return f"{self.event}>{','.join(whom)}"
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,17 @@ class Dispatcher:
                 seen.append(to)
         return [Notice(rule.id, f"{occurrence}>{to}", to, text, rule.via) for to in seen]
 
+    @staticmethod
+    def _once(notices: list[Notice]) -> list[Notice]:
+        """The notices without repeats of one (rule, key): rules sharing an id are one rule."""
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for n in notices:
+            if (n.rule, n.key) not in seen:
+                seen.add((n.rule, n.key))
+                out.append(n)
+        return out
+
     def on_event(self, event: dict, now: float) -> list[Notice]:
         """Notices for a bus event; only ``complaint.assigned`` fires rules, any other event gives none."""
         if event.get("event") != "complaint.assigned" or not self._of("complaint.assigned"):
@@ -149,7 +169,7 @@ class Dispatcher:
         out: list[Notice] = []
         for rule in self._of("complaint.assigned"):
             out += self._notices(rule, f"{ticket}@{department}", values, department)
-        return out
+        return self._once(out)
 
     def on_voicemails(self, messages: list[dict], now: float) -> list[Notice]:
         """Notices for voicemail messages (``MissedCalls.messages`` dicts) not yet heard."""
@@ -162,7 +182,7 @@ class Dispatcher:
                 values = {**self._fields(m["ts"], m["number"] or m["caller"]), "信箱": m["box"] or "",
                           "时长": str(round(seconds)) if seconds is not None else "0"}
                 out += self._notices(rule, str(m["call_id"]), values)
-        return out
+        return self._once(out)
 
     def on_missed(self, entries: list[dict], now: float) -> list[Notice]:
         """Notices for missed-call entries (``MissedCalls.entries`` dicts) left unreturned ``after_min``."""
@@ -174,4 +194,4 @@ class Dispatcher:
                     continue
                 values = {**self._fields(e["last_ts"], e["number"]), "次数": str(e["count"])}
                 out += self._notices(rule, f"{e['id']}@{e['last_ts']}", values)
-        return out
+        return self._once(out)

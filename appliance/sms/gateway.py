@@ -8,11 +8,17 @@ socket is moved by :mod:`appliance.sms.gatewaylink`. The session never reads
 the clock: the login timestamp comes from the wall-clock value given to
 :meth:`GatewaySession.connect`.
 
-Outcomes. A submit that was never written stays queued across a broken link.
-A submit written but not answered when the link breaks comes back as
-``Rejected(retryable=True, "link lost before the gateway answered")``: the
-gateway may or may not have it, so the outbox sender must report it with
-``transport_down`` (the message becomes ``unknown``), never as a refusal.
+Outcomes. When the link breaks (or a login fails) every message of which no part
+was written yet comes back as ``NotSent`` before the ``Down`` (the outbox queues it
+again without a try: it must not wait here, across an outage the outbox cannot
+see, and go out later while the outbox has already made it ``unknown``); a submit
+while the session is down or closed is ``NotSent`` at the next :meth:`poll`. A
+message with a part written and not answered (or answered, and more parts to go)
+comes back after the ``Down`` as ``Rejected(retryable=True, "link lost before the
+gateway answered")``: the gateway may or may not have it, the ``Down`` has made it
+``unknown`` and the outbox finds it no longer sending, so the ``Rejected`` changes
+nothing; its parts not yet written are dropped. :meth:`GatewaySession.unsent`
+takes back, at a stop, the messages of which nothing was written.
 
 Long messages are several submits; the message is ``Accepted`` when every part
 is, with the first part's Msg_Id as ``ref``. Reports of later parts are mapped
@@ -32,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 
 from appliance.errors import ConfigError, ProtocolError
 from appliance.sms import cmpp, smgp
-from appliance.sms.transport import Accepted, Down, Inbound, Rejected, Report, Up
+from appliance.sms.transport import Accepted, Down, Inbound, NotSent, Rejected, Report, Up
 
 WINDOW = 16
 RESPONSE_TIMEOUT = 60.0
@@ -132,6 +138,8 @@ class GatewaySession:
         self._outage = False  # Down sent and no Up since
         self._reconnect_at: float | None = None
         self._long_ref = 0
+        self._refused: list[NotSent] = []  # submits while down or closed, said at the next poll
+        self._why_down = "the session is not started"
 
     # -- link life -------------------------------------------------------------------------------------------------
     def connect(self, now: float, wall: float) -> bytes:
@@ -147,8 +155,8 @@ class GatewaySession:
         return self.codec.encode(pdu, self._next_seq())
 
     def connection_lost(self, now: float, reason: str) -> list:
-        """The socket broke or could not be opened: Down (once per outage), unanswered submits rejected,
-        a reconnect scheduled after the next backoff step."""
+        """The socket broke or could not be opened: unwritten messages NotSent, Down (once per outage), messages
+        with a part written Rejected (see the module's docstring), a reconnect after the next backoff step."""
         return self._down(now, reason)
 
     def reconnect_due(self, now: float) -> bool:
@@ -165,12 +173,17 @@ class GatewaySession:
         if self.state == "ready":
             bye = cmpp.Terminate() if self.protocol == "cmpp" else smgp.Exit()
             frame = self.codec.encode(bye, self._next_seq())
-        self.state, self._reconnect_at = "closed", None
+        self.state, self._reconnect_at, self._why_down = "closed", None, "the session is closed"
         return frame
 
     # -- the transport face --------------------------------------------------------------------------------------
     def submit(self, msg_id: str, number: str, text: str, now: float) -> None:
-        """Queue ``text`` to ``number`` as one or more submits; the outcome comes from :meth:`poll`/:meth:`feed`."""
+        """Queue ``text`` to ``number`` as one or more submits; the outcome comes from :meth:`poll`/:meth:`feed`.
+        While the session is down or closed nothing is queued: ``NotSent`` comes at the next :meth:`poll`."""
+        connecting = self.state == "closed" and self._reconnect_at is not None  # the first connection is due
+        if self.state not in ("login", "ready") and not connecting:
+            self._refused.append(NotSent(msg_id, f"not sent: {self._why_down}"))
+            return
         if self.protocol == "cmpp":
             template = cmpp.Submit([number], b"", self.cred.src_id, service_id=self.cred.service_id,
                                    msg_src=self.cred.account)
@@ -181,6 +194,16 @@ class GatewaySession:
         self._messages[msg_id] = _Message(msg_id, len(parts))
         self._queue.extend((msg_id, i, p) for i, p in enumerate(parts, 1))
         self._pump(now)
+
+    def unsent(self) -> list[str]:
+        """At a stop: the messages of which no part was written, taken back (never written after this)."""
+        taken = [ev.msg_id for ev in self._refused] + self._unwritten()
+        self._refused = []
+        for msg_id in taken:
+            self._messages.pop(msg_id, None)
+        gone = set(taken)
+        self._queue = deque(q for q in self._queue if q[0] not in gone)
+        return taken
 
     def outgoing(self) -> bytes:
         """Bytes to write to the gateway, taken once."""
@@ -201,20 +224,23 @@ class GatewaySession:
         return events
 
     def poll(self, now: float) -> list:
-        """Timeouts and keep-alives at ``now``."""
+        """Timeouts and keep-alives at ``now``; the NotSent of submits while down."""
+        events: list = self._refused
+        self._refused = []
         if self.state == "login" and self._login_deadline is not None and now >= self._login_deadline:
-            return self._down(now, f"no login response in {self.response_timeout:g} s")
+            return events + self._down(now, f"no login response in {self.response_timeout:g} s")
         if self.state != "ready":
-            return []
+            return events
         late = [s for s, (_, _, d) in self._inflight.items() if now >= d]
         if late:
-            return self._down(now, f"no submit response in {self.response_timeout:g} s (sequence {min(late)})")
+            return events + self._down(now, f"no submit response in {self.response_timeout:g} s "
+                                            f"(sequence {min(late)})")
         if self._test_deadline is not None and now >= self._test_deadline:
-            return self._down(now, f"no active test response in {self.response_timeout:g} s")
+            return events + self._down(now, f"no active test response in {self.response_timeout:g} s")
         if self._test_deadline is None and now >= self._last_rx + self.idle_test:
             self._out += self.codec.encode(self.codec.ActiveTest(), self._next_seq())
             self._test_deadline = now + self.response_timeout
-        return []
+        return events
 
     def next_deadline(self) -> float | None:
         """When :meth:`poll` is next needed even if no byte arrives."""
@@ -249,16 +275,26 @@ class GatewaySession:
             self._out += self.codec.encode(pdu, seq)
             self._inflight[seq] = (msg_id, part, now + self.response_timeout)
 
+    def _unwritten(self) -> list[str]:
+        """Messages of which every part is still queued, in the order submitted."""
+        queued: dict[str, int] = {}
+        for msg_id, _, _ in self._queue:
+            queued[msg_id] = queued.get(msg_id, 0) + 1
+        return [m for m, n in queued.items() if m in self._messages and n == self._messages[m].parts]
+
     def _down(self, now: float, reason: str) -> list:
-        events: list = [] if self._outage else [Down(reason)]  # one Down per outage, not per failed retry
-        self._outage = True
-        lost = {msg_id for msg_id, _, _ in self._inflight.values()}
+        # NotSent before the Down: the outbox queues them again before the Down makes the rest unknown
+        events: list = self._refused + [NotSent(m, f"not sent: {reason}") for m in self._unwritten()]
+        self._refused = []
+        if not self._outage:  # one Down per outage, not per failed retry
+            events.append(Down(reason))
+        self._outage, self._why_down = True, reason
+        not_sent = {ev.msg_id for ev in events if isinstance(ev, NotSent)}
+        # a part written (answered or not): the gateway may have it, and the parts left must not go out alone
+        events += [Rejected(m, LINK_LOST, True) for m in sorted(set(self._messages) - not_sent)]
+        self._messages.clear()
+        self._queue.clear()
         self._inflight.clear()
-        if lost:  # parts of these messages still queued must not go out alone after the reconnect
-            self._queue = deque(q for q in self._queue if q[0] not in lost)
-        for msg_id in sorted(lost):
-            self._messages.pop(msg_id, None)
-            events.append(Rejected(msg_id, LINK_LOST, True))
         delay = self.backoff[min(self._failures, len(self.backoff) - 1)]
         self._failures += 1
         self.state, self._reconnect_at, self._test_deadline = "down", now + delay, None

@@ -48,6 +48,10 @@ class GatewayLink(SmsTransport):
         self.session.submit(msg_id, number, text, now)
         self._flush(now)
 
+    def unsent(self) -> list[str]:
+        # only what the session has not encoded: bytes in _pending count as written (the safe side)
+        return self.session.unsent()
+
     def poll(self, now: float) -> list:
         self._start(now)
         events: list = []

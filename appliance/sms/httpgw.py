@@ -10,8 +10,16 @@ answers into events:
 * other 4xx, the failure pattern matches, or a 2xx that matches neither pattern:
   ``Rejected(retryable=False)`` -- an unrecognised answer may still have sent the
   message, and a customer texted twice is worse than one lost message;
-* 5xx, timeout, refused, DNS: ``Rejected(retryable=True)``; ``down_after`` of these
-  in a row add ``Down``, and the next ``Accepted`` is preceded by ``Up``.
+* the request never went whole (refused, DNS, connect timeout, an error while
+  writing it: ``httpfetch.Reply.sent`` False) and 503 (the gateway says it did
+  not take it): ``Rejected(retryable=True)``;
+* the request went and its answer is lost (read timeout, connection reset or
+  closed, a broken answer) and the other 5xx (500, 502, 504: the gateway, or the
+  server behind a proxy, may have taken it): ``Uncertain`` -- the message may have
+  gone, so it is never sent again by itself.
+
+Every failure but 408 and 429 counts towards ``Down``: ``down_after`` in a row add
+it, and the next ``Accepted`` is preceded by ``Up``.
 
 ``parse_report`` reads the delivery reports a gateway pushes to the web process.
 
@@ -31,7 +39,7 @@ from dataclasses import dataclass, field
 from appliance import httpfetch
 from appliance.errors import ConfigError, ProtocolError
 from appliance.offtick import OffTick
-from appliance.sms.transport import Accepted, Down, Rejected, Report, SmsTransport, Up
+from appliance.sms.transport import Accepted, Down, Rejected, Report, SmsTransport, Uncertain, Up
 
 __all__ = ["HttpGatewayConfig", "HttpGateway", "ReportFields", "parse_report", "fill"]
 
@@ -39,6 +47,7 @@ PLACEHOLDERS = ("number", "text", "msg_id", "sender", "account", "password")
 BODY_KINDS = ("form", "json", "text")
 EXCERPT = 120  # characters of an answer quoted in a reason: enough to read the gateway's error code
 RETRY_LATER = (408, 429)  # the 4xx that mean "not now" rather than "never"
+NOT_TAKEN = 503  # the one 5xx that says the request was not processed; the others may follow a processed one
 POLL_INTERVAL = 0.1  # while requests are out, how soon poll should look for their answers
 USER_AGENT = "callcentre-appliance/sms"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")  # word characters only, so JSON's own braces ({"a":...}) are left alone
@@ -71,7 +80,7 @@ class HttpGatewayConfig:
     timeout_s : float
         Connect and read timeout of one request.
     down_after : int
-        Retryable failures in a row that make the gateway ``Down``.
+        Failures in a row (refused, timed out, 5xx) that make the gateway ``Down``.
     sender, account, password : str
         Values of the placeholders of the same names.
     """
@@ -157,10 +166,13 @@ def fill(template: str, values: dict[str, str], kind: str) -> str:
                             template)
 
 
-def _request(method: str, url: str, body: bytes | None, headers: dict, timeout_s: float) -> tuple[int | None, str]:
-    """One request: (HTTP status, body text, cut at 64 KiB), or (None, what went wrong). Never raises."""
-    reply = httpfetch.request(url, timeout_s, method=method, body=body, headers={"User-Agent": USER_AGENT, **headers})
-    return reply.status, reply.text if reply.status is not None else reply.error
+def _request(method: str, url: str, body: bytes | None, headers: dict, timeout_s: float) -> httpfetch.Reply:
+    """One request; never raises."""
+    try:
+        return httpfetch.request(url, timeout_s, method=method, body=body,
+                                 headers={"User-Agent": USER_AGENT, **headers})
+    except Exception as exc:  # noqa: BLE001 (a bug must still answer, or the message waits forever; it may have gone)
+        return httpfetch.Reply(None, error=f"{type(exc).__name__}: {exc}"[:200], sent=True)
 
 
 def _excerpt(text: str) -> str:
@@ -192,7 +204,7 @@ class HttpGateway(SmsTransport):
         self._work = OffTick("sms-http", threads)
         self._outstanding = 0
         self._last_now: float | None = None
-        self._failures = 0  # retryable failures in a row
+        self._failures = 0  # failures in a row (see the module's docstring)
         self._down = False
 
     def submit(self, msg_id: str, number: str, text: str, now: float) -> None:
@@ -208,20 +220,21 @@ class HttpGateway(SmsTransport):
     def poll(self, now: float) -> list:
         self._last_now = now
         events: list = []
-        for msg_id, (status, text) in self._work.results():
+        for msg_id, reply in self._work.results():
             self._outstanding -= 1
-            events.extend(self._classify(msg_id, status, text))
+            events.extend(self._classify(msg_id, reply))
         return events
 
-    def _classify(self, msg_id: str, status: int | None, text: str) -> list:
-        if status is None or status >= 500:
-            reason = text if status is None else f"HTTP {status}: {_excerpt(text)}"
-            self._failures += 1
-            out: list = [Rejected(msg_id, reason, retryable=True)]
-            if self._failures >= self.config.down_after and not self._down:
-                self._down = True
-                out.append(Down(f"{self._failures} failures in a row, last: {reason}"))
-            return out
+    def _classify(self, msg_id: str, reply: httpfetch.Reply) -> list:
+        status, text = reply.status, reply.text
+        if status is None and not reply.sent:
+            return self._failed(Rejected(msg_id, reply.error, retryable=True))
+        if status is None:
+            return self._failed(Uncertain(msg_id, f"no answer after the request went: {reply.error}"))
+        if status == NOT_TAKEN:
+            return self._failed(Rejected(msg_id, f"HTTP {status}: {_excerpt(text)}", retryable=True))
+        if status >= 500:
+            return self._failed(Uncertain(msg_id, f"HTTP {status}: {_excerpt(text)}"))
         if status in RETRY_LATER:  # the gateway is alive but busy: try again, without counting towards Down
             return [Rejected(msg_id, f"HTTP {status}: {_excerpt(text)}", retryable=True)]
         if not 200 <= status < 300:
@@ -239,6 +252,13 @@ class HttpGateway(SmsTransport):
             out.append(Up())
         out.append(Accepted(msg_id, ref))
         return out
+
+    def _failed(self, event: Rejected | Uncertain) -> list:
+        self._failures += 1
+        if self._failures < self.config.down_after or self._down:
+            return [event]
+        self._down = True
+        return [event, Down(f"{self._failures} failures in a row, last: {event.reason}")]
 
     def next_deadline(self) -> float | None:
         # Answers arrive on worker threads; while any are out, poll soon to collect them.

@@ -21,10 +21,15 @@ part has its TP-MR (``Accepted.ref`` = the MRs joined by ``,``, the same string
 its ``Report`` carries). A refusal before any part went is ``Rejected`` with
 ``retryable`` from :data:`CMS_RETRYABLE`; once a part went, a refusal of a later
 part is final (a retry would send the first parts twice). A message submitted
-while the modem is not ready is rejected, retryable, without a byte written.
-When the port is lost (or the modem stops answering ``AT+CMGS``: the message
-may have gone) the messages in flight get no ``Rejected``: the ``Down`` makes
-the outbox mark them unknown (rule 5).
+while the modem is not ready is ``NotSent``, without a byte written. When the
+port is lost (or the modem stops answering ``AT+CMGS``) the messages in flight of
+which no PDU was written (queued behind others, or waiting for the ``> `` prompt)
+are ``NotSent`` before the ``Down``: the outbox queues them again without a try.
+The others get nothing: the message may have gone, and the ``Down`` makes the
+outbox mark them unknown (rule 5). :meth:`ModemLink.unsent` takes back, at a stop,
+the messages still queued in the AT dialogue; one whose ``AT+CMGS`` line has gone
+and waits for the prompt is left to finish (the dialogue cannot take it back
+without cancelling at the prompt) and is not reported.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import serial
 from appliance.errors import ProtocolError
 from appliance.sms.atmodem import AtModem, Delivered, ModemError, Ready, Received, SendFailed, Sent
 from appliance.sms.pdu import split_text
-from appliance.sms.transport import Accepted, Down, Inbound, Rejected, Report, SmsTransport, Up
+from appliance.sms.transport import Accepted, Down, Inbound, NotSent, Rejected, Report, SmsTransport, Up
 
 __all__ = ["ModemLink", "CMS_RETRYABLE", "retryable"]
 
@@ -243,7 +248,7 @@ class ModemLink(SmsTransport):
 
     def submit(self, msg_id: str, number: str, text: str, now: float) -> None:
         if self._state != "ready" or self._at is None:
-            self._emit(Rejected(msg_id, f"GSM modem not ready: {self._why()}", True), now)
+            self._emit(NotSent(msg_id, f"GSM modem not ready: {self._why()}"), now)
             return
         try:
             parts = len(split_text(text)[1])
@@ -253,6 +258,17 @@ class ModemLink(SmsTransport):
         self._msgs[msg_id] = _Message(parts, now)
         self._handle(self._at.send(number, text, msg_id, now), now, direct=True)
         self._flush(now)
+
+    def unsent(self) -> list[str]:
+        """At a stop: the messages of which nothing was written, taken back (see the module's docstring)."""
+        taken = [ev.msg_id for ev in self._events if isinstance(ev, NotSent)]  # not polled yet: given here instead
+        self._events = [ev for ev in self._events if not isinstance(ev, NotSent)]
+        if self._at is not None:
+            for msg_id in [m for m, o in self._msgs.items() if not o.accepted and not o.mrs]:
+                if self._at.take_back(msg_id):
+                    del self._msgs[msg_id]
+                    taken.append(msg_id)
+        return taken
 
     def poll(self, now: float) -> list:
         if not self._closed:
@@ -367,12 +383,12 @@ class ModemLink(SmsTransport):
 
     def _go_down(self, reason: str, now: float, *, reopen: bool) -> None:
         """Close the port. A message in flight of which nothing was written to the modem (no part sent, no PDU
-        after a prompt) is Rejected as retryable before the Down: it cannot have reached the network. The others
-        get no Rejected: the Down makes them unknown (the outbox's rule 5)."""
+        after a prompt) is NotSent before the Down: it cannot have reached the network. The others get nothing:
+        the Down makes them unknown (the outbox's rule 5)."""
         for msg_id in [m for m, o in self._msgs.items() if not o.accepted]:
             msg = self._msgs.pop(msg_id)
             if not msg.mrs and (msg_id in self._unwritten or (self._at is not None and not self._at.written(msg_id))):
-                self._emit(Rejected(msg_id, f"not sent: {reason}", True), now)
+                self._emit(NotSent(msg_id, f"not sent: {reason}"), now)
         self._unwritten.clear()
         self._drop()
         self._state, self._reason, self._up = "down", reason, False
@@ -458,8 +474,8 @@ class ModemLink(SmsTransport):
             elif isinstance(ev, SendFailed):
                 if ev.reason.startswith(_CMGS_TIMEOUT):
                     # the modem stopped answering, and a hung modem is best reset: the port goes down and is
-                    # opened again. With the PDU written the message's fate is unknown: no Rejected (rule 5);
-                    # without, nothing went and a retry cannot duplicate it (_go_down says so before its Down)
+                    # opened again. With the PDU written the message's fate is unknown: nothing said (rule 5);
+                    # without, nothing went and a retry cannot duplicate it (_go_down's NotSent, before its Down)
                     fatal = ev.reason
                     if ev.written:
                         self._msgs.pop(ev.msg_id, None)

@@ -149,7 +149,7 @@ class Outbox(SqlFile):
     def _must(self, con: sqlite3.Connection, msg_id: Any) -> Message:
         m = self._row(con, msg_id) if isinstance(msg_id, str) else None
         if m is None:
-            raise CommandError("not_found", f"id: {msg_id!r} is not in the sms outbox")
+            raise CommandError("not_found", f"msg_id: {msg_id!r} is not in the sms outbox")
         return m
 
     def _move(self, msg_id: str, allowed: tuple[str, ...], what: str, sql: str, args: tuple) -> Message:
@@ -290,10 +290,11 @@ class Outbox(SqlFile):
             sql, args = "SELECT id FROM messages WHERE transport_ref = ?", [transport_ref]
             if via is not None:
                 sql, args = sql + " AND via = ?", [*args, via]
-            rows = con.execute(sql + " ORDER BY seq DESC", args).fetchall()
+            # a ref reused (a modem's TP-MR wraps at 256): the latest message still waiting for its report has it
+            rows = con.execute(sql + " ORDER BY state IN ('sent', 'unknown') DESC, seq DESC", args).fetchall()
             if not rows:
                 return None
-            m = self._row(con, rows[0][0])  # a ref reused (an MR wraps at 256): the latest message has it
+            m = self._row(con, rows[0][0])
             if m.state in ("sent", "unknown"):
                 good = status.upper() in DELIVERED_STATUSES if ok is None else bool(ok)
                 con.execute("UPDATE messages SET state = ?, reason = ?, done_at = ? WHERE id = ?",
@@ -330,6 +331,53 @@ class Outbox(SqlFile):
         those handed over become ``unknown``; the ids of each."""
         now, via = _check_now(now), _check_via(via)
         return self._write(lambda con: self._settle_sending(con, now, f"{via} down", via))
+
+    def release(self, msg_id: str, reason: str, now: float) -> Message:
+        """The transport says nothing of the message left it (``NotSent``): ``queued`` again, due now, no try
+        used. Also from ``unknown``: a transport's Down may have come first."""
+        return self._move(msg_id, ("sending", "unknown"), "release", "state = 'queued', claimed_at = NULL, "
+                          "handed_over_at = NULL, next_try_at = ?, reason = ?", (_check_now(now), reason))
+
+    def uncertain(self, msg_id: str, reason: str, now: float) -> Message:
+        """The transport cannot say whether the message went (``Uncertain``): ``unknown``, never sent again by
+        itself (rule 4 decides the same at a restart)."""
+        _check_now(now)
+        return self._move(msg_id, ("sending",), "mark unknown", "state = 'unknown', reason = ?", (reason,))
+
+    def withdraw(self, number: str, reason: str, now: float) -> list[str]:
+        """Campaign messages to ``number`` not yet handed out become ``failed`` with ``reason`` (an opt-out
+        reply); their ids. Messages of other origins are left alone."""
+        now = _check_now(now)
+        def fn(con):
+            ids = [r[0] for r in con.execute("SELECT id FROM messages WHERE to_number = ? AND state = 'queued' AND "
+                                             "campaign_id IS NOT NULL ORDER BY seq", (number,))]
+            con.executemany("UPDATE messages SET state = 'failed', reason = ?, done_at = ?, next_try_at = NULL "
+                            "WHERE id = ?", [(reason, now, i) for i in ids])
+            return ids
+        return self._write(fn)
+
+    def pending(self, campaign_id: str) -> int:
+        """Messages of a campaign still ``queued`` or ``sending``: how far the outbox is behind it."""
+        with self._lock:
+            return self._con.execute("SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND state IN "
+                                     "('queued', 'sending')", (campaign_id,)).fetchone()[0]
+
+    def ready(self, via: str, now: float) -> bool:
+        """Whether ``due(now, via)`` would hand out a message: one is due and the rate allows one now. A read:
+        a sender looks every pass without writing (``due`` stores the rate bucket)."""
+        now, via = _check_now(now), _check_via(via)
+        with self._lock:
+            due = self._con.execute("SELECT MIN(next_try_at) FROM messages WHERE via = ? AND state = 'queued'",
+                                    (via,)).fetchone()[0]
+            if due is None or due > now:
+                return False
+            if via not in self.rates:
+                return True
+            r = self._con.execute("SELECT tokens, updated_at FROM rate_buckets WHERE via = ?", (via,)).fetchone()
+        if r is None:
+            return True  # a new bucket starts full
+        tokens = min(self.burst[via], r[0] + max(0.0, now - r[1]) * self.rates[via] / 60.0)
+        return tokens + 1e-9 >= 1.0
 
     def resolve(self, msg_id: str, resend: bool, now: float) -> Message:
         """A human's decision on an ``unknown`` message: send it again (``queued``) or give it up (``failed``)."""

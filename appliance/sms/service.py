@@ -15,9 +15,11 @@ while it is down: a modem being probed or a gateway not logged in would only mak
 each message burn a try. It starts down until its first ``Up``; a message handed
 over when it goes down becomes ``unknown`` (the outbox's rule 5); a gateway's
 ``Rejected`` for a submit the link lost comes after its ``Down`` and finds the
-message no longer sending, so it changes nothing. The HTTP gateway has no link:
-every request it was given ends in its own ``Accepted`` or ``Rejected``, its
-``Down`` and ``Up`` only say that requests keep failing or work again. So it is
+message no longer sending, so it changes nothing; a ``NotSent`` (nothing of
+the message was written) queues it again without using a try, even after the
+``Down``. The HTTP gateway has no link: every request it was given ends in its
+own ``Accepted``, ``Rejected`` or ``Uncertain``, its ``Down`` and ``Up`` only
+say that requests keep failing or work again. So it is
 always given its due messages (their backoff spaces the retries, and only a
 success can bring it up again) and its ``Down`` settles nothing.
 """
@@ -25,11 +27,11 @@ success can bring it up again) and its ``Down`` settles nothing.
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from collections import deque
 
 from ..apischema import CommandError
 from .outbox import Message, Outbox
-from .transport import Accepted, Down, Inbound, Rejected, Report, SmsTransport, Up
+from .transport import Accepted, Down, Inbound, NotSent, Rejected, Report, SmsTransport, Uncertain, Up
 
 __all__ = ["SmsService", "message_view", "state_event", "LINKLESS"]
 
@@ -73,6 +75,7 @@ class SmsService:
         self.outbox, self.transports, self.batch = outbox, dict(transports), batch
         self.inbound = inbound
         self.up = {via: via in LINKLESS for via in self.transports}
+        self._unapplied: dict[str, deque] = {via: deque() for via in self.transports}  # polled, not yet filed
         self.why_down: dict[str, str | None] = {via: None if self.up[via] else "not connected yet"
                                                 for via in self.transports}
 
@@ -82,13 +85,26 @@ class SmsService:
         return [state_event(self.outbox.get(i)) for i in out["requeued"] + out["unknown"]]
 
     def step(self, now: float, wall: float) -> list[tuple[str, dict]]:
-        """Poll every transport, apply what it says, and hand each transport that is up its due messages."""
+        """Poll every transport, apply what it says, and hand each transport that is up its due messages.
+
+        A transport gives each event once: one that could not be filed (the disk failed) is kept, with those
+        after it, and filed first at the next step; the error goes up to the caller."""
         events: list[tuple[str, dict]] = []
         for via, transport in self.transports.items():
-            events += self._apply(via, transport.poll(now), wall)
+            self._unapplied[via].extend(transport.poll(now))
+            events += self._apply(via, wall)
         for via, transport in self.transports.items():
             if self.up[via] or via in LINKLESS:
                 events += self._hand_out(via, transport, now, wall)
+        return events
+
+    def stop(self, wall: float) -> list[tuple[str, dict]]:
+        """Before the transports close: what they have not written yet is queued again (no try used), so a
+        restart finds it queued rather than unknown; events of the last poll are filed."""
+        events: list[tuple[str, dict]] = []
+        for via, transport in self.transports.items():
+            self._unapplied[via].extend(NotSent(i, "taken back at a stop") for i in transport.unsent())
+            events += self._apply(via, wall)
         return events
 
     def next_deadline(self) -> float | None:
@@ -109,9 +125,8 @@ class SmsService:
 
     def _hand_out(self, via: str, transport: SmsTransport, now: float, wall: float) -> list[tuple[str, dict]]:
         events: list[tuple[str, dict]] = []
-        due = self.outbox.next_due(via)
-        if due is None or due > wall:
-            return events  # nothing to send: no write (``due`` would store the rate bucket every pass)
+        if not self.outbox.ready(via, wall):
+            return events  # nothing due, or the rate allows none now: no write (``due`` stores the rate bucket)
         for m in self.outbox.due(wall, via, self.batch):
             if not self.outbox.claim(m.id, wall):
                 continue  # another claimer took it (a second process on the same file): never sent twice
@@ -120,13 +135,15 @@ class SmsService:
             events.append(state_event(m))
         return events
 
-    def _apply(self, via: str, happened: Iterable, wall: float) -> list[tuple[str, dict]]:
+    def _apply(self, via: str, wall: float) -> list[tuple[str, dict]]:
         events: list[tuple[str, dict]] = []
-        for ev in happened:
+        pending = self._unapplied[via]
+        while pending:
             try:
-                events += self._one(via, ev, wall)
-            except CommandError as e:  # e.g. an answer for a message a human resolved meanwhile: logged, not fatal
-                log.warning("sms %s: %s not applied: %s", via, ev, e.message)
+                events += self._one(via, pending[0], wall)
+            except CommandError as e:  # e.g. an answer for a message a person resolved meanwhile: not applicable
+                log.warning("sms %s: %s not applied: %s", via, pending[0], e.message)
+            pending.popleft()  # filed (or not applicable): an error above leaves it for the next step
         return events
 
     def _one(self, via: str, ev, wall: float) -> list[tuple[str, dict]]:
@@ -136,6 +153,12 @@ class SmsService:
             if self.outbox.get(ev.msg_id).state != "sending":
                 return []  # the link's loss already made it unknown (its Down came first)
             return [state_event(self.outbox.failed_try(ev.msg_id, ev.reason, wall, ev.retryable))]
+        if isinstance(ev, NotSent):
+            return [state_event(self.outbox.release(ev.msg_id, ev.reason, wall))]
+        if isinstance(ev, Uncertain):
+            if self.outbox.get(ev.msg_id).state != "sending":
+                return []
+            return [state_event(self.outbox.uncertain(ev.msg_id, ev.reason, wall))]
         if isinstance(ev, Report):
             m = self.outbox.delivered(ev.ref, ev.status, wall, via=via, ok=ev.delivered)
             return [] if m is None else [state_event(m)]
@@ -160,4 +183,8 @@ class SmsService:
             log.info("sms from %s via %s not kept (no inbound store): %r", ev.sender, via, ev.text)
             return []
         row = self.inbound(ev.sender, ev.text, ev.when, via, wall)
-        return [("sms.inbound", dict(row))]
+        events = [("sms.inbound", dict(row))]
+        if row.get("opt_out"):  # campaign messages still queued for this number are not sent either
+            for msg_id in self.outbox.withdraw(row["number"], "opted out by reply", wall):
+                events.append(state_event(self.outbox.get(msg_id)))
+        return events

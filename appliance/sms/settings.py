@@ -260,8 +260,8 @@ def configured_vias(cfg: dict) -> list[str]:
 
 def sms_rules(cfg: dict) -> list[DispatchRule]:
     """The ``sms_rules`` as ``DispatchRule``s, numbers in the form the outbox takes."""
-    return [DispatchRule(i, r["event"], r["text"], tuple(sms_number(n) for n in r["to"]), r["to_department"],
-                         r["after_min"], r["via"] or None) for i, r in enumerate(cfg["sms_rules"])]
+    return [DispatchRule(r["event"], r["text"], tuple(sms_number(n) for n in r["to"]), r["to_department"],
+                         r["after_min"], r["via"] or None) for r in cfg["sms_rules"]]
 
 
 def dispatcher(cfg: dict) -> Dispatcher:

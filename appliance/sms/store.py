@@ -1,4 +1,4 @@
-"""The SMS data store: templates, opt-outs (退订), inbound SMS, dispatch dedupe and campaigns, in one SQLite file.
+"""The SMS data store: templates, opt-outs (退订), inbound SMS and campaigns, in one SQLite file.
 
 Same discipline as the outbox: WAL, synchronous FULL, ``PRAGMA user_version`` for the schema, one connection
 shared under a lock, one IMMEDIATE transaction per write, so a bad argument or a crash never half-writes.
@@ -7,6 +7,9 @@ a ``ConfigError`` from ``templates.Template`` naming the problem. Every write ta
 
 Numbers (opt-outs, inbound senders, campaign recipients) are kept in one canonical form, the national form of
 ``appliance.caller.normalise`` (``+86 138...``, ``0086138...`` and ``138...`` are one mobile).
+
+Dispatch SMS leave no mark here: each notice's message id in the outbox is made from its rule and occurrence,
+so the outbox itself tells whether it was queued before.
 
 A campaign's run works on a snapshot of its recipients (``campaign_numbers``, written by ``start_run``), so a
 customer group that changes during a run does not shift the indexes its message ids are built from. The cursor
@@ -45,9 +48,6 @@ CREATE TABLE IF NOT EXISTS opt_outs (
 CREATE TABLE IF NOT EXISTS inbound (
     id INTEGER PRIMARY KEY AUTOINCREMENT, sender TEXT NOT NULL, number TEXT NOT NULL, text TEXT NOT NULL,
     received_at REAL NOT NULL, via TEXT NOT NULL, opt_out INTEGER NOT NULL, created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dispatched (
-    rule TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (rule, key)
 );
 CREATE TABLE IF NOT EXISTS campaigns (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, template TEXT NOT NULL,
@@ -92,7 +92,7 @@ def zero_counts() -> dict:
 
 
 class SmsStore(SqlFile):
-    """Templates, opt-outs, inbound SMS, dispatch marks and campaigns in their own SQLite file.
+    """Templates, opt-outs, inbound SMS and campaigns in their own SQLite file.
 
     Parameters
     ----------
@@ -225,17 +225,6 @@ class SmsStore(SqlFile):
         _page(limit, offset)
         return [_inbound(r) for r in self._read("SELECT * FROM inbound ORDER BY id DESC LIMIT ? OFFSET ?",
                                                 (limit, offset))]
-
-    # -- dispatch dedupe ---------------------------------------------------------------------------------------
-
-    def mark_dispatched(self, rule: str, key: str, now: float) -> bool:
-        """True the first time ``(rule, key)`` is marked, False ever after (kept in the file)."""
-        now = _now(now)
-        for k, v in (("rule", rule), ("key", key)):
-            if not isinstance(v, str) or not v:
-                raise _bad(f"{k}: {v!r} must be a non-empty string")
-        return self._write(lambda con: con.execute("INSERT OR IGNORE INTO dispatched VALUES (?, ?, ?)",
-                                                   (rule, key, now)).rowcount == 1)
 
     # -- campaigns ---------------------------------------------------------------------------------------------
 

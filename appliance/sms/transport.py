@@ -5,6 +5,8 @@ with ``submit`` after recording the hand-over; the transport answers later,
 through ``poll``, with events: ``Accepted`` (the modem's +CMGS or a gateway's
 submit response: the message is sent, ``ref`` matches its delivery reports),
 ``Rejected`` (a definite refusal; ``retryable`` says whether to try again),
+``NotSent`` (nothing of it left: handed out again, no try used), ``Uncertain``
+(it may have gone: unknown, never re-sent blindly),
 ``Report`` (a delivery report), ``Inbound`` (a message to us), and ``Down`` /
 ``Up`` when the transport is lost (a modem unplugged, a gateway link broken)
 or back. A transport never reads the clock: ``now`` comes with every call, and
@@ -17,7 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-__all__ = ["SmsTransport", "Accepted", "Rejected", "Report", "Inbound", "Down", "Up"]
+__all__ = ["SmsTransport", "Accepted", "Rejected", "NotSent", "Uncertain", "Report", "Inbound", "Down", "Up"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,25 @@ class Rejected:
     msg_id: str
     reason: str
     retryable: bool
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """Nothing of the message reached the transport (no byte of it was written: the modem never asked for the
+    PDU, the gateway link went down with the submit still queued): the outbox hands it out again once the
+    transport is up, without using a try. Emitted before a ``Down`` that concerns it."""
+
+    msg_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Uncertain:
+    """The message may or may not have reached the far end (an HTTP answer lost after the request went out):
+    the outbox makes it ``unknown``; it is never re-sent by itself."""
+
+    msg_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -87,3 +108,8 @@ class SmsTransport(ABC):
     @abstractmethod
     def close(self) -> None:
         """Stop and release the port or connection."""
+
+    def unsent(self) -> list[str]:
+        """At a stop, before ``close``: the messages submitted of which nothing has been written yet, taken back
+        (the transport forgets them), so the outbox queues them again instead of leaving them unknown."""
+        return []

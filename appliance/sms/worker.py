@@ -48,6 +48,9 @@ class SmsWorker:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = False
+        self._paused: dict[int, float] = {}  # extra step -> when it may run again after it failed
+        self._dead = False  # the thread has ended: jobs are refused (under _gate, so none is left waiting)
+        self._gate = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -57,10 +60,11 @@ class SmsWorker:
     def call(self, fn: Callable[[float, float], object]) -> concurrent.futures.Future:
         """Run ``fn(now, wall)`` on the worker thread before its next pass; its value (or error) in the future."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        if self._stop:
-            fut.set_exception(RuntimeError("the SMS worker has stopped"))
-            return fut
-        self._jobs.put((fn, fut))
+        with self._gate:
+            if self._stop or self._dead:
+                fut.set_exception(RuntimeError("the SMS worker has stopped"))
+                return fut
+            self._jobs.put((fn, fut))
         self._wake.set()
         return fut
 
@@ -83,6 +87,9 @@ class SmsWorker:
                 wait = self._pass()
                 self._wake.wait(wait)
             self._run_jobs()
+            self._publish(self.service.stop(self.clock.wall()))
+        except Exception:  # noqa: BLE001 - logged; the transports are closed all the same
+            log.exception("the SMS worker failed")
         finally:
             self._fail_jobs()
             for transport in self.service.transports.values():
@@ -107,6 +114,8 @@ class SmsWorker:
                 fut.set_result(value)
 
     def _fail_jobs(self) -> None:
+        with self._gate:
+            self._dead = True
         while True:
             try:
                 _, fut = self._jobs.get_nowait()
@@ -118,18 +127,29 @@ class SmsWorker:
     def _pass(self) -> float:
         """One pass; how long to sleep before the next."""
         now, wall = self.clock.now(), self.clock.wall()
+        wait = POLL_S
         try:
-            events = self.service.step(now, wall)
-            for step in self.extra:
-                events += step(now, wall)
+            self._publish(self.service.step(now, wall))
+            deadline = self.service.next_deadline()
+            if deadline is not None:
+                wait = min(POLL_S, max(0.0, deadline - now))
         except Exception:  # noqa: BLE001 - the worker must outlive a bad pass; the outbox keeps every state
             log.exception("sms pass failed; next try in %.0f s", ERROR_PAUSE_S)
-            return ERROR_PAUSE_S
+            wait = ERROR_PAUSE_S
+        for i, step in enumerate(self.extra):  # each on its own: a failing one neither stops nor loses the others
+            if now < self._paused.get(i, now):
+                continue
+            try:
+                self._publish(step(now, wall))
+            except Exception:  # noqa: BLE001
+                log.exception("sms step %s failed; next try in %.0f s", getattr(step, "__name__", step),
+                              ERROR_PAUSE_S)
+                self._paused[i] = now + ERROR_PAUSE_S
+        return wait
+
+    def _publish(self, events: list) -> None:
         for type_, data in events:
             try:
                 self.publish(type_, data)
             except Exception:  # noqa: BLE001 - a closed loop at shutdown
                 log.exception("sms event %s not published", type_)
-        deadline = self.service.next_deadline()
-        wait = POLL_S if deadline is None else min(POLL_S, max(0.0, deadline - now))
-        return wait

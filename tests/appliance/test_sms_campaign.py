@@ -8,7 +8,7 @@ import pytest
 
 from appliance.apischema import CommandError
 from appliance.caller import CustomerStore
-from appliance.sms.campaign import CampaignRunner
+from appliance.sms.campaign import RECHECK_S, CampaignRunner
 from appliance.sms.outbox import Outbox
 from appliance.sms.store import SmsStore
 
@@ -35,6 +35,22 @@ class Box:
 
     def step(self, now):
         return self.runner.step(now, functools.partial(self.outbox.add, now=now))
+
+    def paced(self, now):
+        """A step as the box makes it: paced by the campaign's backlog in the outbox."""
+        return self.runner.step(now, functools.partial(self.outbox.add, now=now), self.backlog)
+
+    def backlog(self, campaign_id):
+        return sum(m.campaign_id == campaign_id and m.state in ("queued", "sending")
+                   for m in self.outbox.list(limit=100000))
+
+    def transmit(self, n, now, finish=True):
+        """The transport takes the ``n`` oldest queued messages: sent, or left ``sending`` unless ``finish``."""
+        for m in sorted(self.outbox.list("queued", limit=100000), key=lambda m: m.seq)[:n]:
+            assert self.outbox.claim(m.id, now)
+            if finish:
+                self.outbox.handed_over(m.id, now)
+                self.outbox.sent(m.id, f"ref-{m.id}", now)
 
     def sent(self):
         return sorted((m.id, m.to_number, m.text) for m in self.outbox.list(limit=100000))
@@ -79,6 +95,67 @@ def test_120_numbers_in_batches_of_50(tmp_path):
     assert {m[0] for m in sent} == {f"c-{c['id']}-1-{i}" for i in range(120)}
     assert {m[2] for m in sent} == {"您好 回复TD退订"}  # the footer is not added twice
     assert {m.via for m in box.outbox.list(limit=200)} == {"smgp"}
+
+
+def test_a_batch_is_added_only_while_less_than_a_batch_waits_in_the_outbox(tmp_path):
+    box = Box(tmp_path)
+    box.store.save_template("t", "您好", NOW)
+    c = box.runner.create("c", "t", {"numbers": mobiles(120)}, {"kind": "now"}, {}, None, NOW)
+    cid = str(c["id"])
+    assert [e["counts"]["run"]["added"] for e in box.paced(NOW)] == [0, 50]
+    assert box.runner.next_deadline(NOW) == NOW  # not seen held yet
+    assert box.paced(NOW + 1) == [] and box.backlog(cid) == 50
+    assert box.runner.next_deadline(NOW + 1) == NOW + 1 + RECHECK_S  # held: not `now` on every pass
+    assert box.runner.next_deadline(NOW + 3) == NOW + 1 + RECHECK_S
+    assert box.runner.next_deadline(NOW - 3600) == NOW - 3600 + RECHECK_S  # a clock set back
+    box = Box(tmp_path)  # a restart forgets the hold: one step finds it again
+    assert box.runner.next_deadline(NOW + 2) == NOW + 2
+    assert box.paced(NOW + 2) == [] and box.runner.next_deadline(NOW + 2) == NOW + 2 + RECHECK_S
+    box.transmit(30, NOW + 300)
+    assert box.backlog(cid) == 20 and box.runner.next_deadline(NOW + 300) == NOW + 2 + RECHECK_S
+    assert [e["counts"]["run"]["added"] for e in box.paced(NOW + 300)] == [100]
+    assert len(box.sent()) == 100 and box.backlog(cid) == 70
+    assert box.paced(NOW + 301) == []
+    box.transmit(20, NOW + 500)
+    box.transmit(1, NOW + 500, finish=False)  # being sent still waits
+    assert box.backlog(cid) == 50 and box.paced(NOW + 500) == [] and box.runner.campaign("c")["cursor"] == 100
+    box.outbox.handed_over(f"c-{cid}-1-50", NOW + 501)
+    box.outbox.sent(f"c-{cid}-1-50", "ref", NOW + 501)
+    # the last 20 end the run at once: done while 69 still wait in the outbox
+    assert [(e["state"], e["counts"]["run"]["added"]) for e in box.paced(NOW + 501)] == [("done", 120)]
+    assert len(box.sent()) == 120 and box.backlog(cid) == 69 and box.runner.next_deadline(NOW + 501) is None
+
+
+def test_a_reply_td_while_the_batch_before_waits_stops_the_later_message(tmp_path):
+    box = Box(tmp_path)
+    box.store.save_template("t", "您好", NOW)
+    c = box.runner.create("c", "t", {"numbers": mobiles(60)}, {"kind": "now"}, {}, None, NOW)
+    box.paced(NOW)
+    box.store.add_inbound(mobiles(60)[55], "TD", NOW + 60, "modem", NOW + 60)
+    assert box.paced(NOW + 60) == []  # 50 wait: the last 10 are not added yet
+    box.transmit(1, NOW + 61)
+    assert [e["state"] for e in box.paced(NOW + 61)] == ["done"]
+    assert box.runner.campaign("c")["counts"]["run"] == {"added": 59, "opted_out": 1, "missing_value": 0,
+                                                         "bad_number": 0, "refused": 0}
+    assert f"c-{c['id']}-1-55" not in {m[0] for m in box.sent()} and len(box.sent()) == 59
+
+
+def test_allowed_hours_close_while_a_backlog_waits_nothing_is_added_after_2100(tmp_path):
+    box = Box(tmp_path, hours="08:00-21:00")
+    box.store.save_template("t", "您好", NOW)
+    start, nine, morning = at(2026, 11, 30, 20, 50), at(2026, 11, 30, 21, 0), at(2026, 12, 1, 8, 0)
+    c = box.runner.create("晚", "t", {"numbers": mobiles(120)}, {"kind": "date", "at": "2026-11-30 20:50"}, {},
+                          None, NOW)
+    assert [e["counts"]["run"]["added"] for e in box.paced(start)] == [0, 50]
+    assert box.paced(start + 1) == []
+    box.transmit(40, nine - 1)  # drained to 10 as the hours close
+    assert box.runner.next_deadline(nine) == morning
+    assert box.paced(nine) == [{"event": "sms.campaign", "name": "晚", "state": "running", "run": 1,
+                                "counts": box.runner.campaign("晚")["counts"], "waiting": True, "until": morning}]
+    box.transmit(10, nine + 60)
+    assert box.paced(morning - 1) == [] and len(box.sent()) == 50 and box.backlog(str(c["id"])) == 0
+    assert [e["counts"]["run"]["added"] for e in box.paced(morning)] == [100]
+    assert box.paced(morning + 1) == [] and box.runner.next_deadline(morning + 1) == morning + 1 + RECHECK_S
 
 
 def test_allowed_hours_one_batch_at_2059_then_waits_until_0800(tmp_path):

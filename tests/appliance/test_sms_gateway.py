@@ -12,9 +12,9 @@ from datetime import datetime
 import pytest
 
 from appliance.sms import cmpp, smgp
-from appliance.sms.gateway import CHINA, LINK_LOST, Credentials, GatewaySession
+from appliance.sms.gateway import CHINA, LINK_LOST, WINDOW, Credentials, GatewaySession
 from appliance.sms.gatewaylink import GatewayLink
-from appliance.sms.transport import Accepted, Down, Inbound, Rejected, Report, Up
+from appliance.sms.transport import Accepted, Down, Inbound, NotSent, Rejected, Report, Up
 from tests.appliance.simgateway import SECRET, SimGateway
 
 T0 = 1000.0
@@ -176,12 +176,15 @@ def test_drop_mid_window_then_reconnect(gw):
     events = pump(link, T0 + 1, has(Rejected, 3))
     assert events[0] == Down("the gateway closed the connection")
     assert sorted(events[1:], key=lambda e: e.msg_id) == [Rejected(f"m{i}", LINK_LOST, True) for i in range(3)]
-    link.submit("later", "13800138000", "y", T0 + 2)  # waits for the link
-    assert link.poll(T0 + 5.9) == [] and server.logins == 1
+    link.submit("later", "13800138000", "y", T0 + 2)  # while down: given back, not kept across the outage
+    assert link.poll(T0 + 5.9) == [NotSent("later", "not sent: the gateway closed the connection")]
+    assert server.logins == 1
     server.answer_submits = True
-    events = pump(link, T0 + 6.0, has(Accepted))  # backoff 5 s after the loss at T0 + 1
-    assert events == [Up(), Accepted("later", server.refs[-1])]
-    assert server.logins == 2
+    assert pump(link, T0 + 6.0, has(Up)) == [Up()]  # backoff 5 s after the loss at T0 + 1
+    assert server.logins == 2 and len(server.submits) == 3
+    link.submit("later", "13800138000", "y", T0 + 6)  # the outbox hands it out again
+    assert pump(link, T0 + 6.0, has(Accepted)) == [Accepted("later", server.refs[-1])]
+    assert len(server.submits) == 4
 
 
 def test_server_silence_times_out(gw):
@@ -237,23 +240,90 @@ def test_simulator_catches_a_wrong_authenticator():
         server.close()
 
 
-def test_link_lost_rejects_partly_sent_long_message_keeps_unsent():
-    s = GatewaySession("cmpp", Credentials("901234", SECRET, "1069"), window=2)
+def ready_session(window: int = WINDOW) -> GatewaySession:
+    s = GatewaySession("cmpp", Credentials("901234", SECRET, "1069"), window=window)
     s.connect(T0, WALL)
-    s.feed(cmpp.encode(cmpp.ConnectResp(0), 1), T0)
+    assert s.feed(cmpp.encode(cmpp.ConnectResp(0), 1), T0) == [Up()]
     s.outgoing()
+    return s
+
+
+def test_link_lost_rejects_partly_sent_long_message_and_gives_back_unsent():
+    s = ready_session(window=2)
     s.submit("long", "138", CHINESE, T0)  # 3 parts: 2 go out, 1 waits for the window
     s.submit("short", "138", "x", T0)  # never written
+    s.submit("short2", "138", "z", T0)  # never written
     seqs = [seq for seq, _ in cmpp.Decoder().feed(s.outgoing())]
     assert s.feed(cmpp.encode(cmpp.SubmitResp(111, 0), seqs[0]), T0) == []  # part 1 accepted, part 3 written
-    assert (s.in_flight, s.queued) == (2, 1)
-    assert s.connection_lost(T0, "reset") == [Down("reset"), Rejected("long", LINK_LOST, True)]
-    assert s.queued == 1  # "short" never reached the gateway: it goes out after the reconnect
+    assert (s.in_flight, s.queued) == (2, 2)
+    assert s.connection_lost(T0, "reset") == [NotSent("short", "not sent: reset"), NotSent("short2", "not sent: reset"),
+                                              Down("reset"), Rejected("long", LINK_LOST, True)]
+    assert (s.in_flight, s.queued) == (0, 0)  # nothing waits across the outage
     seq, _ = cmpp.decode(s.connect(T0 + 5, WALL))
     assert s.feed(cmpp.encode(cmpp.ConnectResp(0), seq), T0 + 5) == [Up()]
+    assert s.outgoing() == b""
+    s.submit("short", "138", "x", T0 + 5)  # the outbox hands it out again
     (seq, pdu), = cmpp.Decoder().feed(s.outgoing())
     assert pdu.msg_content == "x".encode("utf-16-be")
     assert s.feed(cmpp.encode(cmpp.SubmitResp(222, 0), seq), T0 + 5) == [Accepted("short", "222")]
+
+
+def test_parts_answered_and_more_queued_at_the_loss_is_rejected_not_unsent():
+    s = ready_session(window=2)
+    s.submit("long", "138", CHINESE, T0)
+    seqs = [seq for seq, _ in cmpp.Decoder().feed(s.outgoing())]
+    # both parts answered, then the gateway ends the session before part 3 could go
+    data = (cmpp.encode(cmpp.SubmitResp(1, 0), seqs[0]) + cmpp.encode(cmpp.SubmitResp(2, 0), seqs[1])
+            + cmpp.encode(cmpp.Terminate(), 99))
+    assert s.feed(data, T0) == [Down("the gateway ended the session"), Rejected("long", LINK_LOST, True)]
+    assert s.queued == 0
+
+
+def test_submit_while_down_or_closed_is_not_sent_at_the_next_poll():
+    s = ready_session()
+    assert s.connection_lost(T0, "reset") == [Down("reset")]
+    s.submit("a", "138", "x", T0 + 1)
+    assert s.queued == 0
+    assert s.poll(T0 + 1) == [NotSent("a", "not sent: reset")]
+    s.submit("b", "138", "x", T0 + 2)
+    assert s.connection_lost(T0 + 2, "refused") == [NotSent("b", "not sent: reset")]  # first, and no second Down
+    s.close()
+    s.submit("c", "138", "x", T0 + 3)
+    assert s.poll(T0 + 3) == [NotSent("c", "not sent: the session is closed")]
+
+
+def test_unsent_takes_back_the_messages_not_written():
+    s = ready_session(window=2)
+    s.submit("long", "138", CHINESE, T0)  # parts 1-2 written, part 3 queued: not given back
+    s.submit("a", "138", "x", T0)
+    s.submit("b", "138", "y", T0)
+    seqs = [seq for seq, _ in cmpp.Decoder().feed(s.outgoing())]
+    assert s.unsent() == ["a", "b"]
+    assert s.unsent() == []
+    data = cmpp.encode(cmpp.SubmitResp(1, 0), seqs[0]) + cmpp.encode(cmpp.SubmitResp(2, 0), seqs[1])
+    assert s.feed(data, T0) == []
+    (seq, pdu), = cmpp.Decoder().feed(s.outgoing())  # only the long message's part 3
+    assert pdu.msg_content[:6] == bytes([5, 0, 3, pdu.msg_content[3], 3, 3])
+    assert s.feed(cmpp.encode(cmpp.SubmitResp(3, 0), seq), T0) == [Accepted("long", "1")]
+    assert s.outgoing() == b""
+    s.connection_lost(T0, "reset")
+    s.submit("c", "138", "x", T0)  # while down: its NotSent is taken back with it
+    assert s.unsent() == ["c"] and s.poll(T0) == []
+
+
+def test_link_unsent_at_a_stop(gw):
+    server, link = gw
+    up(link)
+    server.answer_submits = False
+    for i in range(18):
+        link.submit(f"m{i}", "13800138000", f"text {i}", T0)
+    assert server.wait_for(lambda: len(server.submits) == 16)
+    assert link.unsent() == ["m16", "m17"]
+    server.answer_submits = True
+    server.answer_pending()
+    events = pump(link, T0, has(Accepted, 16))
+    assert [e.msg_id for e in events] == [f"m{i}" for i in range(16)]
+    assert link.session.queued == 0 and len(server.submits) == 16
 
 
 def test_connection_refused_backs_off_with_one_down():

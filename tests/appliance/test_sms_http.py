@@ -11,15 +11,17 @@ import pytest
 
 from appliance.errors import ConfigError, ProtocolError
 from appliance.sms.httpgw import HttpGateway, HttpGatewayConfig, ReportFields, fill, parse_report
-from appliance.sms.transport import Accepted, Down, Rejected, Report, Up
+from appliance.sms.transport import Accepted, Down, Rejected, Report, Uncertain, Up
 
 
 class Gateway:
-    """A local gateway: records (method, path, headers, body) and answers from ``answers`` (status, body)."""
+    """A local gateway: records (method, path, headers, body) and answers from ``answers``: (status, body) or
+    (status, body, headers); ``HOLD`` answers only once ``release`` is set, ``CLOSE`` hangs up without a word."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict, bytes]] = []
-        self.answers: list[tuple[int, str | bytes]] = []
+        self.answers: list[tuple] = []
+        self.release = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -27,13 +29,24 @@ class Gateway:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 outer.requests.append((self.command, self.path, dict(self.headers), body))
-                status, text = outer.answers.pop(0) if outer.answers else (200, "OK")
+                status, text, *more = outer.answers.pop(0) if outer.answers else (200, "OK")
+                if status == CLOSE:
+                    self.close_connection = True
+                    return
+                if status == HOLD:
+                    outer.release.wait(10.0)  # bounded: a broken test must not hang the server
+                    status = 200
                 data = text if isinstance(text, bytes) else text.encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
+                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in (more[0] if more else {}).items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (HOLD)
 
             do_GET = do_POST = _handle
 
@@ -50,10 +63,14 @@ class Gateway:
         self.server.server_close()
 
 
+HOLD, CLOSE = "hold", "close"
+
+
 @pytest.fixture
 def gw():
     server = Gateway()
     yield server
+    server.release.set()
     server.close()
 
 
@@ -124,9 +141,21 @@ def test_4xx_is_permanent_with_status_and_excerpt(gw):
     assert r.reason.startswith("HTTP 400: bad number") and len(r.reason) < 200
 
 
-def test_5xx_is_retryable(gw):
+def test_503_is_retryable(gw):
     gw.answers.append((503, "busy"))
     assert send(make(gw.base + "/s")) == [Rejected("m1", "HTTP 503: busy", retryable=True)]
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_other_5xx_is_uncertain_and_sent_once(gw, status):
+    gw.answers.append((status, "oops"))
+    assert send(make(gw.base + "/s")) == [Uncertain("m1", f"HTTP {status}: oops")]
+    assert len(gw.requests) == 1
+
+
+def test_404_is_permanent(gw):
+    gw.answers.append((404, "no such API"))
+    assert send(make(gw.base + "/s")) == [Rejected("m1", "HTTP 404: no such API", retryable=False)]
 
 
 def test_429_is_retryable_and_not_a_failure(gw):
@@ -135,16 +164,46 @@ def test_429_is_retryable_and_not_a_failure(gw):
     assert send(t) == [Rejected("m1", "HTTP 429: too many requests", retryable=True)]  # no Down
 
 
-def test_timeout_is_retryable():
-    silent = socket.socket()  # accepts connections (backlog) and never answers
+def test_answer_after_the_timeout_is_uncertain_and_the_request_went_once(gw):
+    gw.answers.append((HOLD, "OK:late"))  # the gateway takes the request and answers after our timeout
+    [r] = send(make(gw.base + "/s", timeout_s=0.2))
+    assert isinstance(r, Uncertain) and r.msg_id == "m1"
+    assert r.reason == "no answer after the request went: TimeoutError: timed out"
+    gw.release.set()
+    assert len(gw.requests) == 1
+
+
+def test_closed_without_an_answer_is_uncertain(gw):
+    gw.answers.append((CLOSE, ""))
+    [r] = send(make(gw.base + "/s"))
+    assert isinstance(r, Uncertain) and "RemoteDisconnected" in r.reason
+    assert len(gw.requests) == 1
+
+
+def test_answer_never_read_from_a_silent_listener_is_uncertain():
+    silent = socket.socket()  # connections complete in its backlog: the request is written, never answered
     silent.bind(("127.0.0.1", 0))
     silent.listen(4)
     try:
         t = make(f"http://127.0.0.1:{silent.getsockname()[1]}/s", timeout_s=0.2)
         [r] = send(t)
-        assert r.retryable and "timed out" in r.reason.lower()
+        assert isinstance(r, Uncertain) and "timed out" in r.reason
     finally:
         silent.close()
+
+
+def test_connect_timeout_is_retryable():
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))  # fills the accept queue: later SYNs are dropped
+    try:
+        [r] = send(make(f"http://127.0.0.1:{port}/s", timeout_s=0.2))
+        assert r == Rejected("m1", "TimeoutError: timed out", retryable=True)
+    finally:
+        filler.close()
+        full.close()
 
 
 def free_port() -> int:
@@ -157,20 +216,38 @@ def free_port() -> int:
 
 def test_connection_refused_is_retryable():
     [r] = send(make(f"http://127.0.0.1:{free_port()}/s"))
-    assert r.retryable and "Refused" in r.reason
+    assert isinstance(r, Rejected) and r.retryable and "Refused" in r.reason
+
+
+def test_a_redirect_then_refused_is_uncertain(gw):
+    gw.answers.append((302, "moved", {"Location": f"http://127.0.0.1:{free_port()}/s"}))
+    [r] = send(make(gw.base + "/s"))  # the gateway had the request: whatever fails next, it may have it
+    assert isinstance(r, Uncertain) and "Refused" in r.reason
+    assert len(gw.requests) == 1
 
 
 def test_down_after_n_failures_and_up_after_success(gw):
     t = make(gw.base + "/s", down_after=3)
-    gw.answers += [(500, "e1"), (502, "e2"), (500, "e3"), (500, "e4"), (200, "OK:r5"), (200, "OK:r6")]
-    assert send(t, "1") == [Rejected("1", "HTTP 500: e1", True)]
-    assert send(t, "2") == [Rejected("2", "HTTP 502: e2", True)]
+    gw.answers += [(500, "e1"), (503, "e2"), (502, "e3"), (500, "e4"), (200, "OK:r5"), (200, "OK:r6")]
+    assert send(t, "1") == [Uncertain("1", "HTTP 500: e1")]
+    assert send(t, "2") == [Rejected("2", "HTTP 503: e2", True)]
     ev = send(t, "3")
-    assert ev[0] == Rejected("3", "HTTP 500: e3", True)
+    assert ev[0] == Uncertain("3", "HTTP 502: e3")
     assert isinstance(ev[1], Down) and "3 failures" in ev[1].reason and "e3" in ev[1].reason
-    assert send(t, "4") == [Rejected("4", "HTTP 500: e4", True)]  # Down once only
+    assert send(t, "4") == [Uncertain("4", "HTTP 500: e4")]  # Down once only
     assert send(t, "5") == [Up(), Accepted("5", "r5")]
     assert send(t, "6") == [Accepted("6", "r6")]
+
+
+def test_refused_and_timed_out_count_towards_down(gw):
+    t = make(f"http://127.0.0.1:{free_port()}/s", down_after=2)
+    send(t, "1")
+    ev = send(t, "2")
+    assert isinstance(ev[0], Rejected) and isinstance(ev[1], Down) and "2 failures" in ev[1].reason
+    t = make(gw.base + "/s", down_after=1, timeout_s=0.2)
+    gw.answers.append((HOLD, "OK"))
+    ev = send(t, "3")
+    assert isinstance(ev[0], Uncertain) and isinstance(ev[1], Down)
 
 
 def test_4xx_neither_counts_nor_resets_failures(gw):

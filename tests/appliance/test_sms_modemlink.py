@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from appliance.sms.modemlink import CMS_RETRYABLE, ModemLink, retryable
-from appliance.sms.transport import Accepted, Down, Inbound, Rejected, Report, Up
+from appliance.sms.transport import Accepted, Down, Inbound, NotSent, Rejected, Report, Up
 from tests.appliance.simmodem import SimModem
 
 CHINESE = ("您好，这是呼叫中心的测试短信。" * 11)[:150]  # 150 UCS2 units: 3 parts of 67
@@ -184,18 +184,18 @@ def test_inbound_message(sim, links):
     assert events == [Inbound("+8613512345678", text, when)]
 
 
-def test_submit_while_not_ready_is_rejected_retryable_and_nothing_is_written(sim, links):
+def test_submit_while_not_ready_is_not_sent_and_nothing_is_written(sim, links):
     auto = links("auto")
     auto.submit("m1", NUMBER, "hello", 3.0)
     assert auto.next_deadline() == 3.0  # the answer waits for a poll
-    assert auto.poll(3.0) == [Rejected("m1", "GSM modem not ready: no modem plugged in", True)]
+    assert auto.poll(3.0) == [NotSent("m1", "GSM modem not ready: no modem plugged in")]
     assert auto.next_deadline() is None
     named = links(sim.port)
     assert named.poll(0.0) == []  # opened, set-up under way
     assert named.status()["state"] == "starting"
     named.submit("m2", NUMBER, "hello", 0.0)
     events = run(named, 0.0, of(Up))
-    assert events == [Rejected("m2", f"GSM modem not ready: setting up the modem on {sim.port}", True), Up()]
+    assert events == [NotSent("m2", f"GSM modem not ready: setting up the modem on {sim.port}"), Up()]
     assert not any(c.startswith("AT+CMGS") for c in sim.commands)
 
 
@@ -208,7 +208,7 @@ def test_set_up_refused_is_down_with_the_modems_words_and_retried(sim, links):
                              "reason": f"GSM modem on {sim.port}: PIN required"}
     assert link.next_deadline() == 15.0
     link.submit("m1", NUMBER, "hello", 11.0)
-    assert link.poll(11.0) == [Rejected("m1", f"GSM modem not ready: GSM modem on {sim.port}: PIN required", True)]
+    assert link.poll(11.0) == [NotSent("m1", f"GSM modem not ready: GSM modem on {sim.port}: PIN required")]
     before = len(sim.commands)
     assert settle(link, 14.9) == [] and len(sim.commands) == before  # closed until the reopen
     run(link, 15.0, lambda ev: sim.commands.count("AT+CPIN?") == 2)
@@ -420,29 +420,71 @@ def test_retryable_by_reason():
     assert all(isinstance(v, bool) for v in CMS_RETRYABLE.values())
 
 
-def test_unplugged_before_the_prompt_the_message_is_rejected_as_retryable_before_the_down(sim, links):
+def test_unplugged_before_the_prompt_the_message_is_not_sent_before_the_down(sim, links):
     link = up(links(sim.port, reopen_s=5.0))
     sim.hold_prompt = True  # the AT+CMGS line went, the modem never asked for the PDU
     link.submit("m1", NUMBER, "hello", 1.0)
+    link.submit("m2", NUMBER, "queued behind", 1.0)
     run(link, 1.0, lambda ev: any(c.startswith("AT+CMGS=") for c in sim.commands))
     sim.unplug()
     events = run(link, 2.0, of(Down))
-    assert [type(e) for e in events] == [Rejected, Down]  # the outbox requeues it before the Down settles the rest
-    assert events[0].msg_id == "m1" and events[0].retryable
-    assert events[0].reason == f"not sent: {events[1].reason}"
+    assert [type(e) for e in events] == [NotSent, NotSent, Down]  # the outbox requeues them before the Down
+    why = f"not sent: {events[2].reason}"
+    assert events[:2] == [NotSent("m1", why), NotSent("m2", why)]
     assert sim.submits == []
 
 
-def test_no_prompt_for_cmgs_rejects_as_retryable_and_resets_the_modem(sim, links):
+def test_no_prompt_for_cmgs_is_not_sent_and_resets_the_modem(sim, links):
     link = up(links(sim.port, reopen_s=5.0))
     sim.hold_prompt = True
     link.submit("m1", NUMBER, "hello", 0.0)
     run(link, 0.0, lambda ev: any(c.startswith("AT+CMGS=") for c in sim.commands))
     events = run(link, 60.0, of(Down))
-    assert [type(e) for e in events] == [Rejected, Down]
-    assert events[0].msg_id == "m1" and events[0].retryable and "no answer to AT+CMGS=" in events[0].reason
+    assert [type(e) for e in events] == [NotSent, Down]
+    assert events[0].msg_id == "m1" and "no answer to AT+CMGS=" in events[0].reason
     sim.hold_prompt = False
     assert run(link, 65.0, of(Up)) == [Up()]
-    link.submit("m1", NUMBER, "hello", 66.0)  # the outbox's retry: sent once
+    link.submit("m1", NUMBER, "hello", 66.0)  # the outbox hands it out again: sent once
     assert [type(e) for e in run(link, 66.0, of(Accepted))] == [Accepted]
     assert len(sim.submits) == 1
+
+
+def test_unsent_takes_back_the_queued_and_leaves_the_current_command(sim, links):
+    link = up(links(sim.port))
+    link.submit("m1", NUMBER, "first", 1.0)  # its AT+CMGS line is written at once: the modem's now
+    link.submit("m2", NUMBER, CHINESE, 1.0)
+    link.submit("m3", NUMBER, "third", 1.0)
+    assert link.unsent() == ["m2", "m3"]
+    assert link.unsent() == []
+    assert run(link, 1.0, of(Accepted)) == [Accepted("m1", str(sim.submits[0].mr))]
+    assert settle(link, 2.0) == [] and len(sim.submits) == 1  # never written after being taken back
+    assert sum(c.startswith("AT+CMGS=") for c in sim.commands) == 1
+
+
+def test_unsent_then_unplugged_says_nothing_more_of_them(sim, links):
+    link = up(links(sim.port))
+    sim.hold_submits = True  # m1's PDU went; the modem holds its +CMGS
+    link.submit("m1", NUMBER, "in flight", 1.0)
+    link.submit("m2", NUMBER, "second", 1.0)
+    link.submit("m3", NUMBER, "third", 1.0)
+    run(link, 1.0, lambda ev: len(sim.submits) == 1)
+    assert link.unsent() == ["m2", "m3"]
+    sim.unplug()
+    (down,) = run(link, 2.0, of(Down))  # no NotSent: m2 and m3 were given back, m1 may have gone
+    assert isinstance(down, Down)
+
+
+def test_unsent_leaves_a_message_waiting_for_its_prompt(sim, links):
+    link = up(links(sim.port))
+    sim.hold_prompt = True  # m1's AT+CMGS line went: it is the modem's now, not taken back
+    link.submit("m1", NUMBER, "waits for the prompt", 1.0)
+    link.submit("m2", NUMBER, "queued", 1.0)
+    run(link, 1.0, lambda ev: any(c.startswith("AT+CMGS=") for c in sim.commands))
+    assert link.unsent() == ["m2"]
+
+
+def test_unsent_gives_back_a_not_sent_not_yet_polled(sim, links):
+    link = links("auto")
+    link.submit("m1", NUMBER, "hello", 3.0)
+    assert link.unsent() == ["m1"]
+    assert link.poll(3.0) == []

@@ -259,7 +259,7 @@ def test_bad_input_names_the_field(path, kwargs, message):
 
 def test_bad_calls(path):
     with Outbox(path) as box:
-        with pytest.raises(CommandError, match="id: 'nope' is not in the sms outbox"):
+        with pytest.raises(CommandError, match="msg_id: 'nope' is not in the sms outbox"):
             box.get("nope")
         box.add("10086", "x", "modem", T0, msg_id="m")
         with pytest.raises(CommandError, match="cannot mark sent a message that is queued"):
@@ -336,3 +336,78 @@ def test_newer_schema_and_not_a_database_refused(path, tmp_path):
     junk.write_bytes(b"not a database at all" * 100)
     with pytest.raises(ApplianceError, match="cannot be opened as an SQLite database"):
         Outbox(junk)
+
+
+def test_release_takes_no_try_and_is_due_at_once(path):
+    with Outbox(path, backoff_s=30.0) as box:
+        box.add("13800138000", "hi", "modem", T0, msg_id="m")
+        assert box.claim("m", T0)
+        box.handed_over("m", T0)
+        m = box.release("m", "not sent: GSM modem unplugged", T0 + 5)
+        assert (m.state, m.tries, m.handed_over_at, m.next_try_at, m.reason) == (
+            "queued", 0, None, T0 + 5, "not sent: GSM modem unplugged")
+        assert box.claim("m", T0 + 6)
+        box.handed_over("m", T0 + 6)
+        box.transport_down("modem", T0 + 7)  # the Down came first: unknown ...
+        assert box.get("m").state == "unknown"
+        assert box.release("m", "not sent: modem unplugged", T0 + 8).state == "queued"  # ... the transport knows
+        with pytest.raises(CommandError, match="cannot release a message that is queued"):
+            box.release("m", "again", T0 + 9)
+
+
+def test_uncertain_makes_unknown_only_from_sending(path):
+    with Outbox(path) as box:
+        box.add("13800138000", "hi", "http", T0, msg_id="m")
+        assert box.claim("m", T0)
+        box.handed_over("m", T0)
+        m = box.uncertain("m", "no answer after the request went: timed out", T0 + 10)
+        assert (m.state, m.reason, m.tries) == ("unknown", "no answer after the request went: timed out", 0)
+        with pytest.raises(CommandError, match="cannot mark unknown a message that is unknown"):
+            box.uncertain("m", "again", T0 + 11)
+        assert box.sent("m", "late-ref", T0 + 12).state == "sent"  # a late answer still resolves it
+
+
+def test_withdraw_fails_only_queued_campaign_messages_to_the_number(path):
+    with Outbox(path) as box:
+        box.add("13900139000", "sale 1", "smgp", T0, msg_id="c1", campaign_id="7")
+        box.add("13900139000", "sale 2", "smgp", T0, msg_id="c2", campaign_id="7")
+        box.add("13900139000", "your order", "smgp", T0, msg_id="api")  # not a campaign's
+        box.add("13800138000", "sale 1", "smgp", T0, msg_id="other", campaign_id="7")
+        send(box, "c1", "r1", T0)  # already gone
+        assert box.pending("7") == 2
+        assert box.withdraw("13900139000", "opted out by reply", T0 + 1) == ["c2"]
+        assert (box.get("c2").state, box.get("c2").reason) == ("failed", "opted out by reply")
+        assert [box.get(i).state for i in ("c1", "api", "other")] == ["sent", "queued", "queued"]
+        assert box.pending("7") == 1 and box.pending("8") == 0
+
+
+def test_ready_says_what_due_would_without_writing(path):
+    with Outbox(path, rates={"modem": 6.0}, burst={"modem": 1.0}) as box:
+        assert not box.ready("modem", T0)
+        box.add("13800138000", "a", "modem", T0, msg_id="a")
+        box.add("13800138001", "b", "modem", T0, msg_id="b")
+        assert box.ready("modem", T0)
+        assert [m.id for m in box.due(T0, "modem", 10)] == ["a"]  # one token
+        assert box.claim("a", T0)
+        changes = box._con.total_changes
+        assert not box.ready("modem", T0 + 9.9)  # a token every 10 s
+        assert box._con.total_changes == changes  # looked, wrote nothing
+        assert box.ready("modem", T0 + 10.0)
+        assert [m.id for m in box.due(T0 + 10.0, "modem", 10)] == ["b"]
+
+
+def test_a_report_goes_to_the_message_still_waiting_for_one(path):
+    with Outbox(path) as box:
+        box.add("13800138000", "old", "modem", T0, msg_id="old")
+        send(box, "old", "41", T0)
+        box.add("13800138001", "new", "modem", T0 + 60, msg_id="new")  # the TP-MR wrapped round to 41 again
+        send(box, "new", "41", T0 + 60)
+        box.delivered("41", "0", T0 + 61, via="modem")  # the newer first
+        assert (box.get("new").state, box.get("old").state) == ("delivered", "sent")
+        box.delivered("41", "0", T0 + 62, via="modem")  # the late one: the older, still waiting
+        assert box.get("old").state == "delivered"
+        m = box.delivered("41", "70", T0 + 63, via="modem", ok=False)  # a repeat changes nothing
+        assert (m.id, m.state) == ("new", "delivered")
+        box.add("13800138002", "x", "http", T0, msg_id="x")
+        send(box, "x", "A1", T0)
+        assert box.delivered("A1", "SUCCESS", T0 + 64, ok=True).state == "delivered"  # the transport's reading

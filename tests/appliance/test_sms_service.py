@@ -194,7 +194,8 @@ def test_worker_runs_jobs_between_passes_and_publishes(rig):
 
 
 class FlakyGateway:
-    """An HTTP SMS gateway on localhost: answers 500 while ``failing``, else ``{"code":0,"msgid":"M<n>"}``."""
+    """An HTTP SMS gateway on localhost: answers 503 (not processed) while ``failing``, else
+    ``{"code":0,"msgid":"M<n>"}``."""
 
     def __init__(self) -> None:
         import http.server
@@ -206,7 +207,7 @@ class FlakyGateway:
             def do_GET(self):
                 outer.requests.append(self.path)
                 body = b"busy" if outer.failing else b'{"code":0,"msgid":"M%d"}' % len(outer.requests)
-                self.send_response(500 if outer.failing else 200)
+                self.send_response(503 if outer.failing else 200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -236,7 +237,7 @@ def test_an_http_gateway_that_fails_is_down_but_still_tried_and_comes_back_up(tm
         run(service, clock, lambda ev: len(web.requests) == 1 and outbox.get(msg).state == "queued")
         clock.t += 10.0
         events = run(service, clock, lambda ev: any(t == "sms.transport" for t, _ in ev))
-        assert ("sms.transport", {"via": "http", "up": False, "reason": "2 failures in a row, last: HTTP 500: busy"}
+        assert ("sms.transport", {"via": "http", "up": False, "reason": "2 failures in a row, last: HTTP 503: busy"}
                 ) in events and outbox.get(msg).tries == 2
         web.failing = False
         clock.t += 20.0  # the message's own backoff: tried again although the gateway is down
@@ -248,3 +249,112 @@ def test_an_http_gateway_that_fails_is_down_but_still_tried_and_comes_back_up(tm
         gw.close()
         outbox.close()
         web.close()
+
+
+class Scripted:
+    """A transport whose events the test writes: what the pump does with each kind of answer."""
+
+    name = "modem"
+
+    def __init__(self) -> None:
+        self.events: list = []
+        self.submitted: list[str] = []
+        self.back: list[str] = []
+
+    def submit(self, msg_id, number, text, now):
+        self.submitted.append(msg_id)
+
+    def poll(self, now):
+        out, self.events = self.events, []
+        return out
+
+    def next_deadline(self):
+        return None
+
+    def unsent(self):
+        return self.back
+
+    def close(self):
+        pass
+
+
+def scripted_service(tmp_path, inbound=None):
+    from appliance.sms.transport import Up
+    t = Scripted()
+    outbox = Outbox(tmp_path / "outbox.sqlite", backoff_s=30.0)
+    service = SmsService(outbox, {"modem": t}, inbound=inbound)
+    t.events.append(Up())
+    return t, outbox, service
+
+
+def test_not_sent_is_queued_again_without_a_try_and_uncertain_is_unknown(tmp_path):
+    from appliance.sms.transport import Down, NotSent, Uncertain, Up
+    t, outbox, service = scripted_service(tmp_path)
+    a = outbox.add("13800138000", "a", "modem", WALL0)
+    b = outbox.add("13800138001", "b", "modem", WALL0)
+    service.step(1.0, WALL0)
+    assert t.submitted == [a, b]
+    t.events += [NotSent(a, "not sent: unplugged"), Down("unplugged")]  # b's PDU had gone
+    events = service.step(2.0, WALL0 + 1)
+    assert [(d["id"], d["state"]) for k, d in events if k == "sms.state"] == [(a, "queued"), (b, "unknown")]
+    assert outbox.get(a).tries == 0 and t.submitted == [a, b]  # not handed out while down
+    t.events.append(Up())
+    service.step(3.0, WALL0 + 2)
+    assert t.submitted == [a, b, a]
+    t.events.append(Uncertain(a, "no answer after the request went"))
+    service.step(4.0, WALL0 + 3)
+    assert (outbox.get(a).state, outbox.get(a).reason) == ("unknown", "no answer after the request went")
+    outbox.close()
+
+
+def test_an_event_that_could_not_be_filed_is_filed_at_the_next_step(tmp_path, monkeypatch):
+    import sqlite3
+
+    from appliance.sms.transport import Accepted, Report
+    t, outbox, service = scripted_service(tmp_path)
+    a = outbox.add("13800138000", "a", "modem", WALL0)
+    service.step(1.0, WALL0)
+    t.events += [Accepted(a, "41"), Report("41", "0", True)]
+    real = outbox.sent
+
+    def disk_error(*args):
+        raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(outbox, "sent", disk_error)
+    with pytest.raises(sqlite3.OperationalError):
+        service.step(2.0, WALL0 + 1)
+    monkeypatch.setattr(outbox, "sent", real)
+    events = service.step(3.0, WALL0 + 2)  # the transport gives nothing new: the kept events are filed
+    assert [d["state"] for k, d in events if k == "sms.state"] == ["sent", "delivered"]
+    outbox.close()
+
+
+def test_an_opt_out_reply_withdraws_the_campaign_messages_still_queued(tmp_path):
+    from appliance.sms.store import SmsStore
+    from appliance.sms.transport import Down, Inbound
+    store = SmsStore(tmp_path / "sms.sqlite")
+    t, outbox, service = scripted_service(tmp_path, inbound=store.add_inbound)
+    t.events = [Down("no SIM")]  # nothing goes out meanwhile
+    outbox.add("13900139000", "sale", "modem", WALL0, msg_id="c-1-1-0", campaign_id="1")
+    outbox.add("13900139000", "your order", "modem", WALL0, msg_id="api")
+    service.step(1.0, WALL0)
+    t.events.append(Inbound("+8613900139000", "TD", WALL0 + 5))
+    events = service.step(2.0, WALL0 + 6)
+    assert events[0][0] == "sms.inbound" and events[0][1]["opt_out"] is True
+    assert events[1] == ("sms.state", {"id": "c-1-1-0", "state": "failed", "via": "modem", "to": "13900139000",
+                                       "reason": "opted out by reply", "tries": 0, "transport_ref": None})
+    assert outbox.get("api").state == "queued" and store.is_opted_out("13900139000")
+    outbox.close()
+    store.close()
+
+
+def test_a_stop_takes_back_what_was_not_written(tmp_path):
+    t, outbox, service = scripted_service(tmp_path)
+    a = outbox.add("13800138000", "a", "modem", WALL0)
+    b = outbox.add("13800138001", "b", "modem", WALL0)
+    service.step(1.0, WALL0)
+    t.back = [b]  # a went to the modem, b was still waiting behind it
+    events = service.stop(WALL0 + 1)
+    assert [(d["id"], d["state"]) for _, d in events] == [(b, "queued")]
+    assert outbox.get(b).reason == "taken back at a stop" and outbox.get(a).state == "sending"
+    assert outbox.recover(WALL0 + 2) == {"requeued": [], "unknown": [a]}
+    outbox.close()

@@ -218,9 +218,12 @@ def test_rules_validate_with_defaults_and_become_dispatch_rules():
          "after_min": 10, "text": "{号码}来电{次数}次未回", "via": ""},
         {**RULE, "to_department": False, "after_min": 30, "via": ""}]
     assert sms_rules(cfg) == [
-        DispatchRule(0, "complaint.assigned", "工单{工单}派{部门}", (), True, 30, "http"),
-        DispatchRule(1, "missed.unreturned", "{号码}来电{次数}次未回", ("13900001111", "0014155552671"), False, 10, None),
-        DispatchRule(2, "voicemail.left", "{号码}留言{时长}秒", ("13900001111",), False, 30, None)]
+        DispatchRule("complaint.assigned", "工单{工单}派{部门}", (), True, 30, "http"),
+        DispatchRule("missed.unreturned", "{号码}来电{次数}次未回", ("13900001111", "0014155552671"), False, 10, None),
+        DispatchRule("voicemail.left", "{号码}留言{时长}秒", ("13900001111",), False, 30, None)]
+    assert [r.id for r in sms_rules(cfg)] == ["complaint.assigned>department",
+                                              "missed.unreturned>0014155552671,13900001111",
+                                              "voicemail.left>13900001111"]
     assert cfg["departments"][1]["mobile"] == ""
     d = dispatcher(cfg)
     assert d.departments == {"售后": "13600136000", "财务": ""}

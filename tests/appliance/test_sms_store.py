@@ -1,4 +1,4 @@
-"""SmsStore: templates refused at save, opt-outs in one canonical form, inbound replies, dispatch marks, campaigns."""
+"""SmsStore: templates refused at save, opt-outs in one canonical form, inbound replies, campaigns."""
 
 import sqlite3
 
@@ -20,6 +20,8 @@ def test_file_is_wal_full_and_versioned(tmp_path):
     s.close()
     con = sqlite3.connect(tmp_path / "sms.db")
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables - {"sqlite_sequence"} == {"templates", "opt_outs", "inbound", "campaigns", "campaign_numbers"}
     assert con.execute("PRAGMA user_version").fetchone()[0] == 1
     con.execute("PRAGMA user_version=2")
     con.close()
@@ -127,17 +129,6 @@ def test_inbound_td_reply_opts_out_in_the_same_write(tmp_path):
         s.add_inbound("13900139000", "TD", float("nan"), "modem", NOW)
     assert e.value.message == "when: nan must be a finite number of seconds"
     assert not s.is_opted_out("13900139000") and len(s.inbound()) == 4
-
-
-def test_mark_dispatched_once_even_after_reopen(tmp_path):
-    s = store(tmp_path)
-    assert s.mark_dispatched("missed-call", "call-17", NOW) is True
-    assert s.mark_dispatched("missed-call", "call-17", NOW + 1) is False
-    assert s.mark_dispatched("missed-call", "call-18", NOW) is True
-    assert s.mark_dispatched("vm", "call-17", NOW) is True
-    s.close()
-    s = store(tmp_path)
-    assert s.mark_dispatched("missed-call", "call-17", NOW + 2) is False
 
 
 def test_campaign_run_cursor_is_conditional(tmp_path):
