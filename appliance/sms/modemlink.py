@@ -37,8 +37,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import select
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -177,7 +175,7 @@ class ModemLink(SmsTransport):
 
     The caller polls at :meth:`next_deadline` (AT command timeouts, probe timeouts, reopen
     times) and, while a port is open, often anyway (the modem's bytes come at no deadline):
-    every 0.1 s, or when :meth:`wait` returns.
+    the SMS worker polls every 0.1 s.
     """
 
     name = "modem"
@@ -289,17 +287,6 @@ class ModemLink(SmsTransport):
                              self._probe[2] if self._probe else None,
                              self._at.next_deadline() if self._at is not None else None) if t is not None]
         return min(times, default=None)
-
-    def wait(self, timeout: float) -> None:
-        """Block until the port (or the tty being probed) has bytes, or ``timeout`` seconds pass."""
-        port = self._ser if self._ser is not None else (self._probe[0] if self._probe else None)
-        try:
-            if port is not None:
-                select.select([port.fileno()], [], [], max(0.0, timeout))
-                return
-        except (OSError, ValueError, AttributeError):
-            pass  # the next poll sees the broken port
-        time.sleep(max(0.0, timeout))
 
     def close(self) -> None:
         self._closed = True

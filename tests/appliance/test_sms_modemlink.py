@@ -263,13 +263,6 @@ def test_named_port_unplugged_is_reopened_every_reopen_s(sims, links, tmp_path):
     assert settle(link, 100.0) == []  # and never a Rejected for m1
 
 
-def test_wait_returns_with_or_without_a_port(sim, links):
-    link = links("auto")
-    link.wait(0.0)
-    link = up(links(sim.port))
-    link.wait(0.0)
-
-
 def test_no_answer_to_cmgs_takes_the_modem_down_and_makes_no_rejection(sim, links):
     link = up(links(sim.port, reopen_s=5.0))
     sim.hold_submits = True
