@@ -79,7 +79,6 @@ class SmsCommands:
     def register_sms_commands(self, transports: dict | None = None) -> None:
         """Open the outbox and store, start the worker; ``transports`` replaces the configured ones (tests)."""
         from .sms.campaign import CampaignRunner
-        from .sms.dispatch import Dispatcher
         from .sms.schedule import AllowedHours
         from .sms.store import SmsStore
 
@@ -92,8 +91,7 @@ class SmsCommands:
         self.sms = SmsService(self.sms_outbox, transports, inbound=self.sms_store.add_inbound)
         self.sms_campaigns = CampaignRunner(self.sms_store, self.customers, self.cfg["system"]["timezone"],
                                             AllowedHours.parse(sms["allowed_hours"]), footer=sms["opt_out_footer"])
-        departments = {d["name"]: d.get("mobile", "") for d in self.cfg["departments"]}
-        self.sms_dispatch = Dispatcher(settings.sms_rules(self.cfg), self.cfg["system"]["timezone"], departments)
+        self.sms_dispatch = settings.dispatcher(self.cfg)
         self._dispatch_next = 0.0
         self.sms_dispatch_every = DISPATCH_S
         self.sms_dispatch_looks = 0  # how many times the lists were looked at (tests wait on it)

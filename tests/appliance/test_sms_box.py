@@ -4,7 +4,6 @@ Restarts and unplugs neither lose nor duplicate a message."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -13,65 +12,14 @@ import time
 
 import pytest
 
-from appliance.client import ApiError, ControlClient, subscribe
-from appliance.clock import RealClock
-from appliance.config import validate
-from appliance.core import Core, render_prompts
-from appliance.datadir import DataDir
-from appliance.prompts import PromptLibrary
+from appliance.client import ApiError, subscribe
 from drivers.hotplug import HotplugEvent
-from drivers.sim import SimCard
 from tests.appliance.simgateway import SECRET, SimGateway
+from tests.appliance.smsbox import Box, passes
 from tests.appliance.simmodem import SimModem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ACCOUNT = "12345678"
-
-
-class Box:
-    """A core in real time whose asyncio loop (control socket, events) runs on a thread of its own."""
-
-    def __init__(self, root, sms: dict, hotplug=None) -> None:
-        self.data = DataDir.open(root, create=True)
-        self.cfg = validate({"card": {"trunk_channels": 2, "seats": 1}, "sms": sms})
-        prompts = render_prompts(PromptLibrary(self.data.prompts, espeak=None, warn=lambda m: None), self.cfg)
-        self.core = Core(self.data, self.cfg, RealClock(), card=SimCard(2, 1, media=False), prompts=prompts,
-                         media=False, hotplug=hotplug)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.core.start(), self.loop).result(10)
-        self.socket = str(self.data.socket)
-
-    def call(self, cmd: str, **args):
-        with ControlClient(self.socket, timeout=10) as c:
-            return c.call(cmd, **args)
-
-    def on_loop(self, fn, *args):
-        async def wrap():
-            return fn(*args)
-        return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(10)
-
-    def wait_state(self, msg_id: str, *wanted: str, timeout: float = 10.0) -> dict:
-        end = time.monotonic() + timeout
-        while True:
-            m = self.call("sms.status", msg_id=msg_id)["message"]
-            if m["state"] in wanted:
-                return m
-            assert time.monotonic() < end, f"{msg_id} still {m['state']} ({m['reason']}), wanted {wanted}"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.core.stop(), self.loop).result(20)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-
-def passes(core, n: int = 3) -> None:
-    """Let the core's SMS worker make at least ``n`` whole passes (a job runs between two passes)."""
-    for _ in range(n + 1):
-        core.sms_worker.call(lambda now, wall: None).result(10)
 
 
 def smgp_config(server: SimGateway, **more) -> dict:

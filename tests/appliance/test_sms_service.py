@@ -16,6 +16,7 @@ from appliance.sms.outbox import Outbox
 from appliance.sms.service import SmsService
 from appliance.sms.worker import SmsWorker
 from tests.appliance.simgateway import SECRET, SimGateway
+from tests.appliance.smsbox import HttpSmsGateway
 
 WALL0 = 1764300000.0
 ACCOUNT = "12345678"
@@ -193,58 +194,27 @@ def test_worker_runs_jobs_between_passes_and_publishes(rig):
         worker.call(lambda now, wall: None).result(1)
 
 
-class FlakyGateway:
-    """An HTTP SMS gateway on localhost: answers 503 (not processed) while ``failing``, else
-    ``{"code":0,"msgid":"M<n>"}``."""
-
-    def __init__(self) -> None:
-        import http.server
-
-        outer = self
-        self.failing, self.requests = True, []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.requests.append(self.path)
-                body = b"busy" if outer.failing else b'{"code":0,"msgid":"M%d"}' % len(outer.requests)
-                self.send_response(503 if outer.failing else 200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_an_http_gateway_that_fails_is_down_but_still_tried_and_comes_back_up(tmp_path):
     from appliance.sms.httpgw import HttpGateway, HttpGatewayConfig
-    web = FlakyGateway()
-    gw = HttpGateway(HttpGatewayConfig(url=f"http://127.0.0.1:{web.port}/send?to={{number}}&text={{text}}",
-                                       success=r'"code":0,"msgid":"(?P<ref>\w+)"', down_after=2))
+    web = HttpSmsGateway()
+    web.status = 503  # busy: the gateway did not take it
+    gw = HttpGateway(HttpGatewayConfig(url=web.url, success=web.SUCCESS, down_after=2))
     outbox = Outbox(tmp_path / "outbox.sqlite", backoff_s=10.0, max_tries=5)
     service = SmsService(outbox, {"http": gw})
     clock = Clock()
     try:
         msg = outbox.add("13800138000", "hello", "http", clock.wall())
-        run(service, clock, lambda ev: len(web.requests) == 1 and outbox.get(msg).state == "queued")
+        run(service, clock, lambda ev: len(web.sends) == 1 and outbox.get(msg).state == "queued")
         clock.t += 10.0
         events = run(service, clock, lambda ev: any(t == "sms.transport" for t, _ in ev))
         assert ("sms.transport", {"via": "http", "up": False, "reason": "2 failures in a row, last: HTTP 503: busy"}
                 ) in events and outbox.get(msg).tries == 2
-        web.failing = False
+        web.status = 200
         clock.t += 20.0  # the message's own backoff: tried again although the gateway is down
         events = run(service, clock, has_state(msg, "sent"))
         assert ("sms.transport", {"via": "http", "up": True, "reason": None}) in events
         m = outbox.get(msg)
-        assert (m.transport_ref, m.tries, len(web.requests)) == ("M3", 2, 3)
+        assert (m.transport_ref, m.tries, len(web.sends)) == ("M3", 2, 3)
     finally:
         gw.close()
         outbox.close()
