@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import queue
 
 from .apischema import Bool, CommandError, Enum, Int, Obj, Str
@@ -92,7 +93,7 @@ class SmsCommands:
         self.sms_campaigns = CampaignRunner(self.sms_store, self.customers, self.cfg["system"]["timezone"],
                                             AllowedHours.parse(sms["allowed_hours"]), footer=sms["opt_out_footer"])
         self.sms_dispatch = settings.dispatcher(self.cfg)
-        self._dispatch_next = 0.0
+        self._dispatch_last = -math.inf  # when the lists were last looked at (the worker's clock)
         self.sms_dispatch_every = DISPATCH_S
         self.sms_dispatch_looks = 0  # how many times the lists were looked at (tests wait on it)
         self.sms_stuck_s = STUCK_S
@@ -168,9 +169,9 @@ class SmsCommands:
         return [(e.pop("event", "sms.campaign"), e) for e in events]
 
     def _sms_dispatch_step(self, now: float, wall: float) -> list:
-        if not self.sms_dispatch.rules or now < self._dispatch_next:
+        if not self.sms_dispatch.rules or now < self._dispatch_last + self.sms_dispatch_every:
             return []
-        self._dispatch_next = now + self.sms_dispatch_every
+        self._dispatch_last = now
         missed = getattr(self, "missed", None)
         if missed is None:
             return []
