@@ -336,3 +336,22 @@ def test_connection_refused_backs_off_with_one_down():
     assert link.poll(T0 + 4.0) == [] and link.next_deadline() == T0 + 5.0
     assert link.poll(T0 + 5.0) == [] and link.next_deadline() == T0 + 15.0
     link.close()
+
+
+def test_a_connect_that_hangs_never_blocks_the_poll_and_times_out():
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))  # fills the accept queue: later SYNs are dropped
+    link = GatewayLink("127.0.0.1", port, "smgp", Credentials(ACCOUNTS["smgp"], SECRET, "1069"), clock=lambda: WALL)
+    try:
+        assert link.poll(T0) == []  # the connect is under way: the poll does not wait for it
+        assert link.poll(T0 + 4.9) == [] and link.next_deadline() == T0 + 5.0
+        [down] = link.poll(T0 + 5.0)
+        assert down == Down(f"cannot connect to 127.0.0.1:{port}: timed out after 5 s")
+        assert link.next_deadline() == T0 + 5.0 + 5.0  # the first backoff step
+    finally:
+        link.close()
+        filler.close()
+        full.close()
