@@ -150,10 +150,9 @@ class SmsCommands:
         self.sms_store.close()
 
     def sms_status_brief(self) -> dict:
-        """For ``status``: each transport up or down and why (plain reads of the worker's last pass)."""
+        """For ``status``: each transport up or down and why (plain reads of what the worker last set)."""
         return {"default": self.cfg["sms"]["via"],
-                "transports": {via: {"up": self.sms.up[via], "reason": self.sms.why_down[via]}
-                               for via in self.sms.transports}}
+                "transports": {via: {"up": t["up"], "reason": t["reason"]} for via, t in self.sms.status().items()}}
 
     # --- the worker's extra steps (on the worker thread) ------------------------------------------------
 

@@ -143,11 +143,23 @@ def cmd_send(args: argparse.Namespace, path: str, poll_s: float) -> int:
             print(_status_line(msg.state, m.get("reason")))
             return EXIT_OK
         _follow(client, sub, msg, args.timeout, poll_s)
+        why = None if msg.final or msg.state == "sent" else _why_waiting(client, m.get("via"), msg.reason)
     if msg.final:
         print(_status_line(msg.state, msg.reason))
         return EXIT_OK if msg.state == "delivered" else EXIT_FAILED
-    print(_timeout_line(msg.state, args.timeout))
+    print(_timeout_line(msg.state, args.timeout) + (f": {why}" if why else ""))
     return EXIT_OK if msg.state == "sent" else EXIT_FAILED
+
+
+def _why_waiting(client: ControlClient, via: str, reason: str | None) -> str | None:
+    """Why a message is still waiting: its transport down (and why), or the last try's reason."""
+    try:
+        transport = client.call("sms.transports")["transports"].get(via) or {}
+    except ApiError:
+        transport = {}
+    if transport and not transport.get("up", True):
+        return f"{via} is down: {transport.get('reason') or 'no reason given'}"
+    return reason
 
 
 def cmd_status(args: argparse.Namespace, path: str) -> int:

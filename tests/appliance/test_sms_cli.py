@@ -199,3 +199,12 @@ def test_no_core_exits_3(sockdir, capsys):
 def test_usage_errors_exit_2(capsys, argv, words):
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, []) and words in err
+
+
+def test_timeout_before_sent_says_why_when_the_transport_is_down(core, capsys):
+    core.server.register("sms.transports", lambda: {"transports": {"smgp": {"up": False, "reason":
+                                                                           "SMGP login refused: authentication failed"}}},
+                         {})
+    assert send(core, capsys, "--timeout", "0.3") == (1, [
+        "id: m17", "status: queued (not sent within 0.3 s): smgp is down: SMGP login refused: authentication failed"],
+        "")
