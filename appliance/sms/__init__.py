@@ -11,7 +11,8 @@ Transports (``transport.SmsTransport``): ``modemlink`` (the AT dialogue of
 
 The box: ``outbox`` (the durable queue, sent at most once), ``service`` (the pump
 between the outbox and the transports), ``worker`` (the thread that runs it),
-``store`` (templates, campaigns, opt-outs, messages received), ``templates``,
+``store`` (templates, campaigns, opt-outs, messages received; it and the outbox
+open their files through ``sqlfile``), ``templates``,
 ``schedule`` and ``campaign`` (campaigns in time and within allowed hours),
 ``dispatch`` (notices on events), ``settings`` (the config sections). The control
 API's commands are ``appliance.smsapi``; the command line is ``python -m appliance.sms``.
