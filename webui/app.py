@@ -17,6 +17,7 @@ from appliance.messages import LANGS, text
 from appliance.users import check_password
 
 from .auth import Sessions
+from .sms import sms_app
 
 COOKIE = "cc_session"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -121,8 +122,9 @@ def make_app(config_path: str | os.PathLike, socket_path: str | os.PathLike, *, 
     client = ControlClient(socket_path)
     stopping = threading.Event()
     app.config["webui.stopping"] = stopping  # set by webui.server on stop, so SSE streams end promptly
-    templates = {n: bottle.SimpleTemplate(name=n, lookup=[TEMPLATES]) for n in ("login", "dashboard")}
-    app.install(LoginRequired(sessions, lang))
+    templates = {n: bottle.SimpleTemplate(name=n, lookup=[TEMPLATES]) for n in ("login", "dashboard", "sms")}
+    login_required = LoginRequired(sessions, lang)
+    app.install(login_required)
 
     def both(key: str, **fields) -> tuple[str, str]:
         return text(key, lang, **fields), text(key, other, **fields)
@@ -178,7 +180,8 @@ def make_app(config_path: str | os.PathLike, socket_path: str | os.PathLike, *, 
             "today": {k: both(f"web.today.{k}") for k in ("offered", "answered", "abandoned", "in_progress")},
         }
         blob = json.dumps(i18n, ensure_ascii=False).replace("<", "\\u003c")
-        return render("dashboard", i18n=blob, trunk_states=TRUNK_STATES, user=bottle.request.environ["webui.user"])
+        return render("dashboard", i18n=blob, trunk_states=TRUNK_STATES, user=bottle.request.environ["webui.user"],
+                      nav="dashboard")
 
     @app.get("/api/status", access="api")
     def status():
@@ -224,4 +227,6 @@ def make_app(config_path: str | os.PathLike, socket_path: str | os.PathLike, *, 
         since = _since(bottle.request.get_header("Last-Event-ID"))
         return event_stream(socket_path, since, heartbeat_s, stopping)
 
+    # merged into this app's routes (a Bottle app mounted at a prefix ending in "/"): no second path decoding
+    app.mount("/", sms_app(socket_path, login_required, render, both))
     return app

@@ -7,6 +7,12 @@
 <link rel="stylesheet" href="static/style.css">
 </head>
 <body>
+% if get('nav'):
+<nav class="pages">
+  <a href="./"{{!' aria-current="page"' if nav == 'dashboard' else ''}}>{{!bi('web.sms.nav.dashboard')}}</a>
+  <a href="sms"{{!' aria-current="page"' if nav == 'sms' else ''}}>{{!bi('web.sms.nav.sms')}}</a>
+</nav>
+% end
 {{!base}}
 </body>
 </html>
