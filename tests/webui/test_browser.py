@@ -11,29 +11,14 @@ import copy
 import json
 import os
 
-import pytest
 import webtest
 
 from appliance.users import ensure_admin
-from tests.tools import require_tool, skip_or_fail
 from tests.webui.test_app import SNAPSHOT
 from webui.app import make_app
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STATIC = os.path.join(os.path.dirname(os.path.dirname(HERE)), "webui", "static")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = require_tool("chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("playwright is not installed (the test extra installs it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def dashboard_html(tmp_path) -> str:

@@ -12,7 +12,6 @@ import webtest
 
 from appliance.users import ensure_admin
 from tests.appliance.smsbox import Box, HttpSmsGateway
-from tests.tools import require_tool, skip_or_fail
 from tests.webui.test_http import login, request
 from webui.app import make_app
 from webui.server import serve
@@ -211,19 +210,6 @@ def test_core_not_running_is_503(tmp_path):
 
 
 # --- the page in a real browser ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = require_tool("chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("playwright is not installed (the test extra installs it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def test_send_from_the_page_shows_sent_in_the_outbox(browser, site):
