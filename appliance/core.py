@@ -35,9 +35,9 @@ from .runtime import Runtime
 from .reload import Reload
 from .screenpop import ScreenPop
 from .seatapi import SeatCommands
-from .superapi import SupervisorCommands
 from .smsapi import SmsCommands
 from .speech import SpeechWorker
+from .superapi import SupervisorCommands
 
 __all__ = ["Core", "make_card", "render_prompts"]
 
@@ -87,13 +87,10 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
     hotplug : drivers.hotplug_watch.Hotplug, optional
         Watches udev for voice cards, GSM modems and USB disks (a real box); a voice card
         that disappears raises the ``card.removed`` alarm until one is back.
-    sms_transports : dict of str to SmsTransport, optional
-        Replace the SMS transports the config sets up (tests: a simulated modem or gateway).
     """
 
     def __init__(self, data: DataDir, cfg: dict, clock, *, card: Card | None = None,
-                 prompts: dict[str, np.ndarray] | None = None, media: bool = True, hotplug=None,
-                 sms_transports: dict | None = None) -> None:
+                 prompts: dict[str, np.ndarray] | None = None, media: bool = True, hotplug=None) -> None:
         self.data, self.cfg, self.clock = data, cfg, clock
         self.tz = zoneinfo.ZoneInfo(cfg["system"]["timezone"])
         self.card = card if card is not None else make_card(cfg, media=media)
@@ -151,7 +148,7 @@ class Core(SeatCommands, SupervisorCommands, ScreenPop, Reload, MissedCommands, 
         self.register_supervisor_commands()
         self.register_fax_commands()  # fax.send, fax.jobs, fax.list; faxes stored off the tick: appliance.faxapi
         self.hotplug = hotplug
-        self.register_sms_commands(sms_transports)  # outbox, campaigns, dispatch on a worker thread: appliance.smsapi
+        self.register_sms_commands()  # outbox, campaigns, dispatch on a worker thread: appliance.smsapi
         self._day = self._today()
         self.logic.counts.update(self.journal.counts(*self._day_window()))
         self.paced: asyncio.Event | None = None  # set by a hardware card when its frames are ready

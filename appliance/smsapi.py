@@ -77,8 +77,8 @@ def _build_transports(cfg: dict, wall) -> dict:
 
 
 class SmsCommands:
-    def register_sms_commands(self, transports: dict | None = None) -> None:
-        """Open the outbox and store, start the worker; ``transports`` replaces the configured ones (tests)."""
+    def register_sms_commands(self) -> None:
+        """Open the outbox and store, build the configured transports, start the worker."""
         from .sms.campaign import CampaignRunner
         from .sms.schedule import AllowedHours
         from .sms.store import SmsStore
@@ -87,9 +87,8 @@ class SmsCommands:
         clock = _Clock(self.clock.wall)
         self.sms_outbox = Outbox(self.data.sms_outbox, **settings.outbox_options(self.cfg))
         self.sms_store = SmsStore(self.data.sms_store, home_area=home_area(self.cfg))
-        if transports is None:
-            transports = _build_transports(self.cfg, self.clock.wall)
-        self.sms = SmsService(self.sms_outbox, transports, inbound=self.sms_store.add_inbound)
+        self.sms = SmsService(self.sms_outbox, _build_transports(self.cfg, self.clock.wall),
+                              inbound=self.sms_store.add_inbound)
         self.sms_campaigns = CampaignRunner(self.sms_store, self.customers, self.cfg["system"]["timezone"],
                                             AllowedHours.parse(sms["allowed_hours"]), footer=sms["opt_out_footer"])
         self.sms_dispatch = settings.dispatcher(self.cfg)
