@@ -38,7 +38,6 @@ not one run each; fire times that pass during a long run are skipped, so runs ne
 from __future__ import annotations
 
 import logging
-import math
 from datetime import date, datetime
 from typing import Callable
 
@@ -46,6 +45,7 @@ from ..apischema import CommandError
 from ..errors import ConfigError
 from .outbox import VIAS
 from .schedule import AllowedHours, Schedule, zone
+from .sqlfile import bad as _bad, check_now as _check_now
 from .store import COUNTS, SmsStore
 from .templates import FIELDS, Template, opt_out_footer, render
 
@@ -60,14 +60,6 @@ MAX_VALUE = 200
 RECHECK_S = 5.0  # a campaign held back by its backlog is looked at again this much later
 
 
-def _bad(message: str) -> CommandError:
-    return CommandError("bad_argument", message)
-
-
-def _check_now(now: object) -> float:
-    if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
-        raise _bad(f"now: {now!r} must be a finite number of seconds")
-    return float(now)
 
 
 class CampaignRunner:

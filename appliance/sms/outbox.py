@@ -45,7 +45,7 @@ from typing import Any
 from ..apischema import CommandError
 from ..errors import ConfigError, ProtocolError
 from .pdu import split_text
-from .sqlfile import SqlFile
+from .sqlfile import SqlFile, bad as _bad, check_now as _check_now
 
 __all__ = ["Message", "Outbox", "STATES", "VIAS"]
 
@@ -85,14 +85,6 @@ Message.__module__ = __name__
 _FIELDS = tuple(f.name for f in dataclasses.fields(Message))
 
 
-def _bad(message: str) -> CommandError:
-    return CommandError("bad_argument", message)
-
-
-def _check_now(now: Any) -> float:
-    if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
-        raise _bad(f"now: {now!r} must be a finite number of seconds")
-    return float(now)
 
 
 def _check_via(via: Any) -> str:

@@ -8,11 +8,26 @@ threads under a lock (the SMS worker owns the files, the tests poke them from th
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
+from typing import Any
 
+from ..apischema import CommandError
 from ..errors import ApplianceError
+
+
+def bad(message: str) -> CommandError:
+    """A bad argument to a method of the SMS files or the campaign runner (the control API passes it on)."""
+    return CommandError("bad_argument", message)
+
+
+def check_now(now: Any, key: str = "now") -> float:
+    """``now`` (epoch or monotonic seconds) as a float; bad_argument naming ``key`` when it is no finite number."""
+    if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+        raise bad(f"{key}: {now!r} must be a finite number of seconds")
+    return float(now)
 
 
 class SqlFile:

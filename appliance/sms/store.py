@@ -20,7 +20,6 @@ adds a batch to the outbox first and advances after, so a crash in between repea
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 from ..apischema import CommandError
 from ..caller import normalise
 from .outbox import VIAS
-from .sqlfile import SqlFile
+from .sqlfile import SqlFile, bad as _bad, check_now as _now
 from .templates import FIELDS, PLAUSIBLE_LENGTH, Template, is_opt_out, part_count
 
 __all__ = ["SmsStore", "COUNTS", "CAMPAIGN_STATES"]
@@ -64,14 +63,6 @@ _CAMPAIGN = ("id", "name", "template", "recipients", "schedule", "vals", "via", 
              "cursor", "run_size", "run_started_at", "counts", "created_at", "updated_at")
 
 
-def _bad(message: str) -> CommandError:
-    return CommandError("bad_argument", message)
-
-
-def _now(now: Any, key: str = "now") -> float:
-    if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
-        raise _bad(f"{key}: {now!r} must be a finite number of seconds")
-    return float(now)
 
 
 def _name(key: str, value: Any) -> str:
